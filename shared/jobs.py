@@ -1,0 +1,80 @@
+"""How jobs travel through arq: JSON only (never pickle), and the worker settings we share."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from arq import Worker
+from arq.connections import RedisSettings
+from arq.worker import check_health
+
+from shared.config import Settings
+from shared.logging import get_logger
+from shared.schema import EXIT_SCHEMA, SchemaNotReady, wait_for_schema
+
+log = get_logger(__name__)
+
+# How often an idle worker looks for jobs: each hop of a task waits up to this long.
+POLL_DELAY = 0.05
+
+
+def job_serializer(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+def job_deserializer(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def redis_settings(redis_url: str) -> RedisSettings:
+    settings = RedisSettings.from_dsn(redis_url)
+    # Workers wait for Redis to come back instead of crashing.
+    settings.conn_retries = 60
+    settings.conn_retry_delay = 1
+    return settings
+
+
+def worker_options(redis_url: str, queue_name: str) -> dict[str, Any]:
+    """Keyword arguments every Jarvis arq Worker shares."""
+    return {
+        "queue_name": queue_name,
+        "redis_settings": redis_settings(redis_url),
+        "job_serializer": job_serializer,
+        "job_deserializer": job_deserializer,
+        "poll_delay": POLL_DELAY,
+        "allow_abort_jobs": True,
+        "health_check_interval": 10,
+        "handle_signals": True,
+    }
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    name: str,
+    queue: str,
+    functions: Sequence[Any],
+    check: bool = False,
+    **options: Any,
+) -> int:
+    """Run one arq worker process until SIGTERM/SIGINT; with check, report its health (0/1)."""
+    assert settings.database_url and settings.redis_url
+    health_key = queue + ":health-check"
+    if check:
+        return check_health(redis_settings(settings.redis_url), health_key)
+    try:
+        asyncio.run(wait_for_schema(settings.database_url, settings.schema_wait))
+    except SchemaNotReady as error:
+        log.error("schema not ready", reason=str(error), missing=error.missing)
+        return EXIT_SCHEMA
+    worker = Worker(
+        functions=list(functions),
+        health_check_key=health_key,
+        **(worker_options(settings.redis_url, queue) | options),
+    )
+    log.info("worker started", worker=name, queue=queue)
+    worker.run()
+    return 0

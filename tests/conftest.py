@@ -1,6 +1,6 @@
 import pydantic_ai.models
 
-pytest_plugins = ["tests.fixtures.servers"]
+pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.processes"]
 
 # Tests never reach a real model provider.
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False

@@ -1,0 +1,121 @@
+"""`jarvis up` with no configuration: embedded servers, migrations, first user, services,
+data kept across a restart, one instance per data directory, nothing left after SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shared.embedded import free_port
+from tests.fixtures.polling import wait_for
+from tests.fixtures.processes import RunningJarvis, jarvis_env, run_jarvis
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+@pytest.fixture
+def up_env(tmp_path: Path) -> dict[str, str]:
+    return jarvis_env(JARVIS_DATA_DIR=str(tmp_path / "data"), JARVIS_PORT=str(free_port()))
+
+
+def start_up(env: dict[str, str], started: list[RunningJarvis]) -> RunningJarvis:
+    up = RunningJarvis("up", env=env)
+    started.append(up)
+    up.wait_for_line("Jarvis is up", within=120)
+    return up
+
+
+def test_up_runs_keeps_data_refuses_a_second_and_stops_cleanly(
+    up_env: dict[str, str], started: list[RunningJarvis]
+) -> None:
+    base = f"http://127.0.0.1:{up_env['JARVIS_PORT']}"
+    up = start_up(up_env, started)
+
+    # The first start on an empty database creates a user and prints its token last.
+    banner = up.wait_for_line("First user 'admin' created")
+    assert base in banner
+    token = wait_for(lambda: up.stdout[up.stdout.index(banner) + 1 :], what="token line")[0]
+    assert token.startswith("jv_")
+
+    assert get_json(base + "/healthz") == (200, {"status": "ok"})
+    status, body = get_json(base + "/readyz")
+    assert status == 200, body
+    assert body["checks"] == {"postgres": "ok", "redis": "ok"}
+
+    # Each service's lines carry its name.
+    for name in ("migrate", "gateway", "planner", "executor"):
+        wait_for(lambda n=name: any(line.startswith(f"{n:<8} | ") for line in up.stdout), what=name)
+
+    # Another command on the same data directory talks to the running servers.
+    created = run_jarvis("users", "create", "carol", env=up_env)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().splitlines()[-1].startswith("jv_")
+
+    # A second `jarvis up` on the same data directory refuses to run.
+    second = run_jarvis("up", env=up_env, timeout=60)
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+
+    children = descendants(up.process.pid)
+    assert len(children) >= 5  # postgres (with its workers), redis, three services
+    run_file = Path(up_env["JARVIS_DATA_DIR"]) / "run" / "servers.json"
+    assert run_file.exists()
+
+    assert up.stop(signal.SIGTERM) == 0
+    wait_for(lambda: not alive(children), within=30, what="every child to exit")
+    assert not run_file.exists()
+
+    # Started again: same data, so no new first user, and carol is still there.
+    up = start_up(up_env, started)
+    assert not any("First user" in line for line in up.stdout)
+    token = run_jarvis("users", "token", "carol", "--revoke", env=up_env)
+    assert token.returncode == 0, token.stderr
+    children = descendants(up.process.pid)
+    assert up.stop(signal.SIGINT) == 0
+    wait_for(lambda: not alive(children), within=30, what="every child to exit")
+
+
+def test_up_with_configured_servers_starts_none(
+    tmp_path: Path, servers, fresh_database_url: str, started: list[RunningJarvis]
+) -> None:
+    env = jarvis_env(
+        JARVIS_DATA_DIR=str(tmp_path / "data"),
+        JARVIS_PORT=str(free_port()),
+        JARVIS_DATABASE_URL=fresh_database_url,
+        JARVIS_REDIS_URL=servers.redis_url,
+    )
+    up = start_up(env, started)
+    names = {p.name() for p in descendants(up.process.pid)}
+    assert "postgres" not in names
+    assert not any("redis" in n for n in names)
+    assert not (tmp_path / "data" / "postgres").exists()
+    assert up.stop() == 0
+
+
+def test_commands_without_a_running_up_start_their_own_servers(up_env: dict[str, str]) -> None:
+    # No `jarvis up` runs: the command starts embedded servers, does its work, stops them.
+    result = run_jarvis("migrate", "apply", env=up_env)
+    assert result.returncode == 0, result.stderr
+    assert "0001_initial" in result.stdout
+    check = run_jarvis("migrate", "check", env=up_env)
+    assert check.returncode == 0, check.stderr
+    assert not (Path(up_env["JARVIS_DATA_DIR"]) / "run" / "servers.json").exists()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cli.stack import Servers, StackBusy, open_servers
-from shared.config import Settings, load_settings_or_exit
+from shared.config import ConfigError, Settings, load_settings_or_exit
 from shared.logging import configure_logging
 
 
@@ -32,6 +32,9 @@ def _run_with_servers(args: argparse.Namespace, name: str, run: Callable[[Settin
     except StackBusy as error:
         print(error, file=sys.stderr)
         return 1
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
 
 
 def cmd_up(args: argparse.Namespace) -> int:

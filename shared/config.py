@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "JARVIS_"
@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     migrate_statement_timeout: float = Field(
         600.0, gt=0, description="Seconds one migration statement may run"
     )
+    task_deadline: float = Field(
+        900.0, gt=0, description="Seconds a task may take from posting to its end before it fails"
+    )
+    worker_concurrency: int = Field(
+        10, ge=1, le=1000, description="Jobs one planner or executor process runs at once"
+    )
+    max_job_tries: int = Field(
+        3, ge=1, le=20, description="Runs of one stage of a task before it fails (max_retries)"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -83,6 +92,74 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when at least one server comes from the embedded stack."""
         return self.database_url is None or self.redis_url is None
+
+    # --- Agents, models, search and budgets (issue 3). ---
+    model: str = Field(
+        "offline",
+        description="Model of every agent: offline, openai:<m>, openai-chat:<m> or anthropic:<m>",
+    )
+    model_detection: str | None = Field(None, description="Model of task detection; unset: MODEL")
+    model_planning: str | None = Field(None, description="Model of planning; unset: MODEL")
+    model_execution: str | None = Field(None, description="Model of execution; unset: MODEL")
+    openai_base_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible server (Ollama, vLLM, a gateway)"
+    )
+    # The providers' own variables, read under their usual names.
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
+    )
+    brave_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("BRAVE_API_KEY", "brave_api_key")
+    )
+    model_request_timeout: float = Field(
+        60.0, gt=0, description="Seconds one model request may take (per HTTP attempt)"
+    )
+    agent_run_timeout: float = Field(
+        120.0, gt=0, description="Seconds one agent run (triage, planning, one step) may take"
+    )
+    history_max_messages: int = Field(
+        20, ge=0, description="Earlier chat messages given to the agents, most recent first"
+    )
+    history_max_chars: int = Field(
+        12000, ge=0, description="Characters of earlier chat messages given to the agents"
+    )
+    search: Literal["local", "brave", "searxng"] = Field(
+        "local", description="web_search provider: local (PostgreSQL full text), brave or searxng"
+    )
+    searxng_url: str | None = Field(None, description="Base URL of a SearXNG instance (JSON API)")
+    search_timeout: float = Field(10.0, gt=0, description="Seconds one search may take")
+    search_max_results: int = Field(
+        5, ge=1, le=20, description="Search results handed to the model per web_search call"
+    )
+    budget_requests: int = Field(30, ge=1, description="Model requests one task may make")
+    budget_tool_calls: int = Field(40, ge=1, description="Tool calls one task may make")
+    budget_tokens: int = Field(
+        300_000, ge=1, description="Tokens (input + output) one task may use"
+    )
+    budget_seconds: float = Field(300.0, gt=0, description="Seconds one task may run")
+
+    @field_validator("openai_base_url", "searxng_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("model")
+    @classmethod
+    def _default_model(cls, value: str) -> str:
+        return value.strip() or "offline"
+
+    @field_validator("model_detection", "model_planning", "model_execution")
+    @classmethod
+    def _agent_model(cls, value: str | None) -> str | None:
+        # Empty means "use JARVIS_MODEL"; the provider itself is checked by check_models at start.
+        return (value.strip() or None) if value is not None else None
 
 
 def describe_error(error: ValidationError) -> str:

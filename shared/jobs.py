@@ -9,7 +9,7 @@ from typing import Any
 
 from arq import Worker
 from arq.connections import RedisSettings
-from arq.worker import check_health
+from arq.worker import Function, check_health, func
 
 from shared.config import Settings
 from shared.logging import get_logger
@@ -19,6 +19,7 @@ log = get_logger(__name__)
 
 # How often an idle worker looks for jobs: each hop of a task waits up to this long.
 POLL_DELAY = 0.05
+JOB_COMPLETION_WAIT = 20
 
 
 def job_serializer(value: Any) -> bytes:
@@ -51,16 +52,33 @@ def worker_options(redis_url: str, queue_name: str) -> dict[str, Any]:
     }
 
 
+def job_function(coroutine: Any, name: str, settings: Settings) -> Function:
+    """An arq function with our rules: no kept result (a finished task's job id can be enqueued
+    again by the dispatcher), a timeout past the task's time budget, and one try more than
+    max_job_tries so that our code records max_retries itself."""
+    return func(
+        coroutine,
+        name=name,
+        keep_result=0,
+        timeout=settings.budget_seconds + 60,
+        max_tries=settings.max_job_tries + 1,
+    )
+
+
 def run_worker(
     settings: Settings,
     *,
     name: str,
     queue: str,
-    functions: Sequence[Any],
+    functions: Sequence[Function],
+    hooks: dict[str, Any],
     check: bool = False,
-    **options: Any,
 ) -> int:
-    """Run one arq worker process until SIGTERM/SIGINT; with check, report its health (0/1)."""
+    """Run one arq worker process until SIGTERM/SIGINT; with check, report its health (0/1).
+
+    On SIGTERM, running jobs get JOB_COMPLETION_WAIT seconds to finish; then they are handed
+    back to the queue and run again elsewhere.
+    """
     assert settings.database_url and settings.redis_url
     health_key = queue + ":health-check"
     if check:
@@ -73,7 +91,10 @@ def run_worker(
     worker = Worker(
         functions=list(functions),
         health_check_key=health_key,
-        **(worker_options(settings.redis_url, queue) | options),
+        job_completion_wait=JOB_COMPLETION_WAIT,
+        max_jobs=settings.worker_concurrency,
+        **worker_options(settings.redis_url, queue),
+        **hooks,
     )
     log.info("worker started", worker=name, queue=queue)
     worker.run()

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from arq import ArqRedis
+from redis.asyncio import ConnectionPool
+
+from shared.jobs import job_deserializer, job_serializer
 
 
-def create_redis(redis_url: str) -> Redis:
-    # Connections open lazily on first use; health_check_interval revives dead sockets.
-    return Redis.from_url(redis_url, health_check_interval=30, socket_connect_timeout=5)
+def create_redis(redis_url: str) -> ArqRedis:
+    """One client for streams, keys and enqueueing arq jobs (JSON, never pickle).
+
+    Connections open lazily on first use, so a service starts while Redis is down;
+    health_check_interval revives dead sockets.
+    """
+    pool = ConnectionPool.from_url(redis_url, health_check_interval=30, socket_connect_timeout=2)
+    return ArqRedis(
+        connection_pool=pool, job_serializer=job_serializer, job_deserializer=job_deserializer
+    )

@@ -3,18 +3,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from services.executor.jobs import execute_plan_job
+from services.executor.tools.providers import check_search
+from shared.agents.models import check_models
 from shared.config import Settings
-from shared.jobs import run_worker
+from shared.jobs import job_function, run_worker
+from shared.queues import EXECUTE_JOB
 from shared.redis_keys import RedisKeys
-
-
-async def execute_plan(ctx: dict[str, Any], task_id: str, plan: dict[str, Any]) -> None:
-    """Carry out the plan of one task (the pipeline issue fills this in)."""
-    raise NotImplementedError("the executor's pipeline is not built yet")
+from shared.worker_deps import startup_hooks
 
 
 def run(settings: Settings, *, check: bool = False) -> int:
-    queue = RedisKeys(settings.redis_prefix).executor_queue
-    return run_worker(settings, name="executor", queue=queue, functions=[execute_plan], check=check)
+    # A bad model or search setting stops the worker at start, not at the first task.
+    check_models(settings)
+    check_search(settings)
+    return run_worker(
+        settings,
+        name="executor",
+        queue=RedisKeys(settings.redis_prefix).executor_queue,
+        functions=[job_function(execute_plan_job, EXECUTE_JOB, settings)],
+        hooks=startup_hooks(settings),
+        check=check,
+    )

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from services.gateway.keys import DB, REDIS, SETTINGS
-from services.gateway.routes import health
+from services.gateway.dispatcher import run_dispatcher
+from services.gateway.keys import DB, KEYS, REDIS, SETTINGS
+from services.gateway.middleware import auth_middleware, errors_middleware
+from services.gateway.routes import chats, health, tasks
 from shared.config import Settings
 from shared.db import create_pool
 from shared.redis_conn import create_redis
+from shared.redis_keys import RedisKeys
+
+MAX_BODY_BYTES = 1024 * 1024
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
@@ -24,14 +30,29 @@ async def _postgres(app: web.Application) -> AsyncIterator[None]:
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     assert settings.redis_url
+    # Connects lazily, so the gateway starts (and accepts tasks) while Redis is down.
     app[REDIS] = create_redis(settings.redis_url)
     yield
     await app[REDIS].aclose()
 
 
-def create_app(settings: Settings) -> web.Application:
-    app = web.Application()
+async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_dispatcher(app[DB], app[REDIS], app[KEYS], stop))
+    yield
+    stop.set()
+    await task
+
+
+def create_app(settings: Settings, *, dispatcher: bool = True) -> web.Application:
+    app = web.Application(
+        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+    )
     app[SETTINGS] = settings
+    app[KEYS] = RedisKeys(settings.redis_prefix)
     app.cleanup_ctx.extend([_postgres, _redis])
-    app.add_routes(health.routes)
+    if dispatcher:
+        app.cleanup_ctx.append(_dispatcher)
+    for module in (health, chats, tasks):
+        app.add_routes(module.routes)
     return app

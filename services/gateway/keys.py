@@ -1,13 +1,18 @@
-"""Typed keys for what the gateway keeps in its aiohttp application."""
+"""Typed keys for what the gateway keeps in its aiohttp application and requests."""
 
 from __future__ import annotations
 
 import asyncpg
 from aiohttp import web
-from redis.asyncio import Redis
+from arq import ArqRedis
 
+from shared.auth import User
 from shared.config import Settings
+from shared.redis_keys import RedisKeys
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
-REDIS = web.AppKey("redis", Redis)
+# One client for streams and for enqueueing arq jobs.
+REDIS = web.AppKey("redis", ArqRedis)
+KEYS = web.AppKey("keys", RedisKeys)
+USER = web.RequestKey("user", User)

@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from services.planner.jobs import plan_task
+from shared.agents.models import check_models
 from shared.config import Settings
-from shared.jobs import run_worker
+from shared.jobs import job_function, run_worker
+from shared.queues import PLAN_JOB
 from shared.redis_keys import RedisKeys
-
-
-async def plan_task(ctx: dict[str, Any], task_id: str) -> None:
-    """Triage and plan one task (the pipeline issue fills this in)."""
-    raise NotImplementedError("the planner's pipeline is not built yet")
+from shared.worker_deps import startup_hooks
 
 
 def run(settings: Settings, *, check: bool = False) -> int:
-    queue = RedisKeys(settings.redis_prefix).planner_queue
-    return run_worker(settings, name="planner", queue=queue, functions=[plan_task], check=check)
+    check_models(settings)  # a bad model setting stops the worker at start, not at a task
+    return run_worker(
+        settings,
+        name="planner",
+        queue=RedisKeys(settings.redis_prefix).planner_queue,
+        functions=[job_function(plan_task, PLAN_JOB, settings)],
+        hooks=startup_hooks(settings),
+        check=check,
+    )

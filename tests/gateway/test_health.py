@@ -12,7 +12,6 @@ from shared.config import load_settings
 from shared.embedded import free_port
 
 
-
 @asynccontextmanager
 async def gateway(database_url: str, redis_url: str) -> AsyncIterator[TestClient]:
     settings = load_settings(database_url=database_url, redis_url=redis_url)

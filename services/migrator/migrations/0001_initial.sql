@@ -45,6 +45,8 @@ CREATE TABLE tasks (
     result jsonb,
     error jsonb,
     attempt bigint NOT NULL DEFAULT 0,
+    -- The seq of the task's newest event: events take the next one under the row lock.
+    last_seq bigint NOT NULL DEFAULT 0,
     usage jsonb NOT NULL DEFAULT '{}',
     model text,
     idempotency_key text,
@@ -76,6 +78,7 @@ CREATE TABLE tasks (
         OR (status = 'cancelled' AND stop_reason = 'user_cancelled')
     ),
     CONSTRAINT tasks_attempt_valid CHECK (attempt >= 0),
+    CONSTRAINT tasks_last_seq_valid CHECK (last_seq >= 0),
     CONSTRAINT tasks_idempotency_key_length CHECK (char_length(idempotency_key) BETWEEN 1 AND 255),
     CONSTRAINT tasks_idempotency_pair CHECK ((idempotency_key IS NULL) = (request_hash IS NULL)),
     CONSTRAINT tasks_user_id_idempotency_key_key UNIQUE (user_id, idempotency_key)
@@ -119,6 +122,7 @@ CREATE TABLE task_steps (
     title text NOT NULL,
     status text NOT NULL DEFAULT 'pending',
     output text,
+    sources jsonb NOT NULL DEFAULT '[]',
     started_at timestamptz,
     finished_at timestamptz,
     PRIMARY KEY (task_id, step_index),
@@ -128,7 +132,8 @@ CREATE TABLE task_steps (
     )
 );
 
--- The durable event log: seq counts 1, 2, 3, ... per task.
+-- The durable event log: seq counts 1, 2, 3, ... per task. `dedupe_key` names the fact an event
+-- records (e.g. "step.completed:2"), so a job that runs again never records it twice.
 CREATE TABLE task_events (
     task_id uuid NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
     seq bigint NOT NULL,
@@ -136,8 +141,10 @@ CREATE TABLE task_events (
     type text NOT NULL,
     attempt bigint NOT NULL DEFAULT 0,
     data jsonb NOT NULL DEFAULT '{}',
+    dedupe_key text,
     ts timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (task_id, seq),
+    CONSTRAINT task_events_task_id_dedupe_key_key UNIQUE (task_id, dedupe_key),
     CONSTRAINT task_events_seq_valid CHECK (seq >= 1),
     CONSTRAINT task_events_type_valid CHECK (
         type IN (

@@ -1,0 +1,64 @@
+"""Cancelling a task. Written to PostgreSQL first, so it holds even if the job starts later;
+then the running job is aborted, which interrupts the model or tool call in flight."""
+
+from __future__ import annotations
+
+import time
+
+from arq import ArqRedis
+from arq.constants import abort_jobs_ss
+from redis.exceptions import RedisError
+
+from shared.logging import get_logger
+from shared.recorder import TaskRecorder
+from shared.redis_keys import execute_job_id, plan_job_id
+from shared.tasks import Phase, StopReason, Task, TaskStatus, load_task
+
+log = get_logger(__name__)
+
+
+async def request_cancel(recorder: TaskRecorder, arq: ArqRedis) -> Task:
+    """Cancel a task; repeating it, or cancelling a finished task, changes nothing."""
+    async with recorder.transaction() as tx:
+        task = await load_task(tx.conn, recorder.task_id, for_update=True)
+        assert task is not None
+        if task.status.final or task.status is TaskStatus.CANCELLING:
+            return task
+        await tx.event("task.cancel_requested", {"previous_status": task.status.value})
+        if task.status is TaskStatus.QUEUED:
+            # No worker has it yet: cancelled at once; a job that starts later sees it and stops.
+            await tx.conn.execute(
+                "UPDATE tasks SET status = 'cancelled', stop_reason = 'user_cancelled',"
+                " finished_at = now(), updated_at = now() WHERE id = $1",
+                task.id,
+            )
+            await tx.event(
+                "task.cancelled",
+                {
+                    "status": "cancelled",
+                    "stop_reason": StopReason.USER_CANCELLED.value,
+                    "error": None,
+                    "completed_steps": [],
+                },
+            )
+        else:
+            await tx.conn.execute(
+                "UPDATE tasks SET status = 'cancelling', updated_at = now() WHERE id = $1",
+                task.id,
+            )
+    if task.status is TaskStatus.RUNNING:
+        await abort_job(arq, task)
+    updated = await load_task(recorder.pool, recorder.task_id)
+    assert updated is not None
+    return updated
+
+
+async def abort_job(arq: ArqRedis, task: Task) -> None:
+    """Ask arq to abort the stage the task is in. An abort of an id that is not queued or running
+    stays in arq's abort set for a minute (arq issue 485); such a task stays `cancelling` until
+    the dispatcher finds it has no job and ends it."""
+    job_id = execute_job_id(task.id) if task.phase is Phase.EXECUTING else plan_job_id(task.id)
+    try:
+        await arq.zadd(abort_jobs_ss, {job_id: int(time.time() * 1000)})
+    except (RedisError, OSError) as error:
+        log.warning("could not abort job; the dispatcher will end the task", error=str(error))

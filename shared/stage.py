@@ -1,0 +1,145 @@
+"""One run of one stage of a task (planning or executing), as an arq job, with everything
+around the stage's own work that makes at-least-once delivery safe:
+
+- a task that already ended is left alone; a task being cancelled ends as cancelled;
+- past its tries the task ends failed with stop_reason max_retries (arq is given one try more
+  than that, so that this code gets to record it);
+- a new try says so (`task.retrying`);
+- transient model errors are retried with exponential backoff and jitter;
+- a budget running out ends the task failed with budget_exceeded, naming the budget;
+- an abort (cancel) interrupts the work, which then ends the task as cancelled;
+- anything else ends the task failed with stop_reason error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from arq import Retry
+from pydantic_ai.exceptions import (
+    ModelConnectionError,
+    ModelRateLimitError,
+    ModelRequestTimeout,
+    ModelServerError,
+    ModelUnavailableError,
+)
+
+from shared.agents.budgets import BudgetExceeded
+from shared.logging import get_logger
+from shared.recorder import TaskRecorder
+from shared.tasks import StopReason, Task, TaskStatus, load_task
+from shared.worker_deps import WorkerDeps, job_lease
+
+log = get_logger(__name__)
+
+TRANSIENT_ERRORS = (
+    ModelRateLimitError,
+    ModelUnavailableError,
+    ModelServerError,
+    ModelConnectionError,
+    ModelRequestTimeout,
+)
+BACKOFF_BASE = 1.0
+BACKOFF_MAX = 30.0
+
+
+class TaskCancelled(Exception):
+    """The task was cancelled; raised between steps when the work notices it."""
+
+
+StageWork = Callable[[Task, TaskRecorder, WorkerDeps], Awaitable[None]]
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with jitter for the try after `attempt`."""
+    return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+async def completed_step_indexes(recorder: TaskRecorder) -> list[int]:
+    rows = await recorder.pool.fetch(
+        "SELECT step_index FROM task_steps WHERE task_id = $1 AND status = 'completed'"
+        " ORDER BY step_index",
+        recorder.task_id,
+    )
+    return [row["step_index"] for row in rows]
+
+
+async def end_cancelled(recorder: TaskRecorder) -> None:
+    steps = await completed_step_indexes(recorder)
+    await recorder.finish(
+        TaskStatus.CANCELLED, StopReason.USER_CANCELLED, details={"completed_steps": steps}
+    )
+
+
+async def run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageWork) -> str:
+    """Run `work` for the task under every rule above; returns a word for arq's result log."""
+    deps: WorkerDeps = ctx["deps"]
+    attempt: int = ctx["job_try"]
+    max_tries = deps.settings.max_job_tries
+    recorder = TaskRecorder(deps.pool, deps.redis, deps.keys, uuid.UUID(task_id), attempt)
+    task = await load_task(deps.pool, recorder.task_id)
+    if task is None or task.status.final:
+        return "nothing to do"
+    if task.status is TaskStatus.CANCELLING:
+        await end_cancelled(recorder)
+        return "cancelled"
+    if attempt > max_tries:
+        await recorder.finish(
+            TaskStatus.FAILED,
+            StopReason.MAX_RETRIES,
+            error={"code": "max_retries", "message": f"{stage} failed {max_tries} times"},
+        )
+        return "max retries"
+    if attempt > 1:
+        await recorder.record("task.retrying", {"stage": stage, "attempt": attempt})
+    log.info("stage started", task_id=task_id, stage=stage, attempt=attempt)
+    try:
+        async with job_lease(deps.redis, ctx["job_id"]):
+            await work(task, recorder, deps)
+        return "done"
+    except TaskCancelled:
+        await end_cancelled(recorder)
+        return "cancelled"
+    except asyncio.CancelledError:
+        # An abort (cancel) or a shutdown. Only a cancel ends the task; a shutdown hands the
+        # job back to arq, which runs it again.
+        current = await load_task(deps.pool, recorder.task_id)
+        if current is not None and current.status is TaskStatus.CANCELLING:
+            await end_cancelled(recorder)
+            return "cancelled"
+        raise
+    except BudgetExceeded as error:
+        await recorder.finish(
+            TaskStatus.FAILED,
+            StopReason.BUDGET_EXCEEDED,
+            error={"code": "budget_exceeded", "budget": error.budget, "message": str(error)},
+        )
+        return "budget exceeded"
+    except TRANSIENT_ERRORS as error:
+        if attempt >= max_tries:
+            await recorder.finish(
+                TaskStatus.FAILED,
+                StopReason.MAX_RETRIES,
+                error={"code": "max_retries", "message": f"{type(error).__name__}: {error}"},
+            )
+            return "max retries"
+        delay = backoff_delay(attempt)
+        log.warning("transient error; retrying", task_id=task_id, error=str(error), delay=delay)
+        retry = TaskRecorder(deps.pool, deps.redis, deps.keys, recorder.task_id, attempt + 1)
+        await retry.record(
+            "task.retrying",
+            {"stage": stage, "attempt": attempt + 1, "reason": str(error)[:500], "delay": delay},
+        )
+        raise Retry(defer=delay) from error
+    except Exception as error:
+        log.exception("stage failed", task_id=task_id, stage=stage)
+        await recorder.finish(
+            TaskStatus.FAILED,
+            StopReason.ERROR,
+            error={"code": "error", "message": f"{type(error).__name__}: {str(error)[:500]}"},
+        )
+        return "failed"

@@ -87,6 +87,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from cli.docs import run_docs
+
+    return _run_with_servers(args, "docs", lambda s: asyncio.run(run_docs(s, args)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jarvis",
@@ -130,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("name")
     token.add_argument("--revoke", action="store_true", help="revoke the user's older tokens")
     users.set_defaults(func=cmd_users)
+
+    docs = commands.add_parser("docs", help="the local knowledge base web_search searches")
+    doc_commands = docs.add_subparsers(dest="docs_command", required=True, metavar="ACTION")
+    add = doc_commands.add_parser("add", help="add Markdown, text or HTML files, or folders")
+    add.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    doc_commands.add_parser("list", help="list the documents")
+    remove = doc_commands.add_parser("remove", help="remove a document by id")
+    remove.add_argument("id")
+    docs.set_defaults(func=cmd_docs)
     return parser
 
 

@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TextIO
 
 import aiohttp
@@ -23,12 +24,14 @@ from cli.stack import Servers, StackBusy, open_servers
 from shared.auth import count_users, create_user
 from shared.config import Settings
 from shared.db import create_pool
+from shared.documents import load_initial_documents
 from shared.embedded import EmbeddedServerError, die_with_parent
 from shared.logging import get_logger
 
 log = get_logger("jarvis.up")
 
 SERVICES = ("gateway", "planner", "executor")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FIRST_USER = "admin"
 STOP_TIMEOUT = 20.0
 EXIT_CONFIG = 2  # a child that exits with this will not do better if restarted
@@ -107,10 +110,14 @@ def public_url(settings: Settings) -> str:
     return f"http://{host}:{settings.port}/"
 
 
-async def ensure_first_user(database_url: str) -> str | None:
-    """On an empty database, create the first user; returns its token (else None)."""
+async def first_start(database_url: str) -> str | None:
+    """On an empty database: the first user, and the project's own README and docs/ in the
+    knowledge base so the offline system has something real to find. Returns the new token."""
     pool = await create_pool(database_url, max_size=1)
     try:
+        loaded = await load_initial_documents(pool, PROJECT_ROOT)
+        if loaded:
+            log.info("knowledge base loaded with the project's documentation", documents=loaded)
         if await count_users(pool):
             return None
         _, token = await create_user(pool, FIRST_USER)
@@ -167,7 +174,7 @@ async def _up(settings: Settings, servers: Servers) -> int:
     if code := await migrator.wait():
         log.error("migrations failed; not starting the services", code=code)
         return code
-    token = await ensure_first_user(servers.database_url)
+    token = await first_start(servers.database_url)
 
     children = [Child(name, [*python, name], env, sys.stdout) for name in SERVICES]
     fatal = asyncio.Event()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "JARVIS_"
 
@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         10, ge=1, le=1000, description="Jobs one planner or executor process runs at once"
     )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Other origins allowed to open the WebSocket, comma-separated",
+    )
+    ws_heartbeat: float = Field(
+        30.0, gt=0, description="Seconds between WebSocket pings; a peer that misses one is closed"
+    )
     max_job_tries: int = Field(
         3, ge=1, le=20, description="Runs of one stage of a task before it fails (max_retries)"
     )
@@ -81,6 +88,13 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("expected a redis://host:port/db URL")
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().rstrip("/") for part in value.split(",") if part.strip())
         return value
 
     @field_validator("log_level", mode="before")
@@ -140,6 +154,9 @@ class Settings(BaseSettings):
         300_000, ge=1, description="Tokens (input + output) one task may use"
     )
     budget_seconds: float = Field(300.0, gt=0, description="Seconds one task may run")
+    offline_latency: float = Field(
+        0.0, ge=0, description="Seconds the offline model waits before each answer (demos, tests)"
+    )
 
     @field_validator("openai_base_url", "searxng_url")
     @classmethod
@@ -169,7 +186,9 @@ def describe_error(error: ValidationError) -> str:
         name = ENV_PREFIX + "_".join(str(p) for p in item["loc"]).upper()
         message = item["msg"].removeprefix("Value error, ")
         value = item.get("input")
-        shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+        secret = any(word in name for word in ("URL", "KEY", "TOKEN", "PASSWORD", "SECRET"))
+        # A URL or key may hold a password: name the variable, never echo its value.
+        shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
         parts.append(f"{name}{shown}: {message}")
     return "configuration error: " + "; ".join(parts)
 

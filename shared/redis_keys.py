@@ -28,6 +28,16 @@ class RedisKeys:
     def chat_stream(self, chat_id: uuid.UUID) -> str:
         return f"{self.prefix}stream:chat:{chat_id}"
 
+    def wake_stream(self, hub_id: uuid.UUID) -> str:
+        """A gateway's private stream that interrupts its blocking reads."""
+        return f"{self.prefix}stream:wake:{hub_id}"
+
+    def ws_ticket(self, ticket_hash: str) -> str:
+        return f"{self.prefix}ws-ticket:{ticket_hash}"
+
+    def rate_limit(self, user_id: uuid.UUID, window: int) -> str:
+        return f"{self.prefix}rate:{user_id}:{window}"
+
 
 def plan_job_id(task_id: uuid.UUID) -> str:
     return f"plan:{task_id}"

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.gateway.dispatcher import run_dispatcher
-from services.gateway.keys import DB, KEYS, REDIS, SETTINGS
+from services.gateway.hub import Hub
+from services.gateway.keys import DB, HUB, KEYS, REDIS, SETTINGS
 from services.gateway.middleware import auth_middleware, errors_middleware
-from services.gateway.routes import chats, health, tasks
+from services.gateway.routes import chats, health, stream, tasks, ws
 from shared.config import Settings
 from shared.db import create_pool
 from shared.redis_conn import create_redis
@@ -36,6 +37,14 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     await app[REDIS].aclose()
 
 
+async def _hub(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    assert settings.redis_url
+    app[HUB] = Hub(settings.redis_url, app[KEYS], app[DB])
+    yield
+    await app[HUB].close()
+
+
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(run_dispatcher(app[DB], app[REDIS], app[KEYS], stop))
@@ -50,9 +59,9 @@ def create_app(settings: Settings, *, dispatcher: bool = True) -> web.Applicatio
     )
     app[SETTINGS] = settings
     app[KEYS] = RedisKeys(settings.redis_prefix)
-    app.cleanup_ctx.extend([_postgres, _redis])
+    app.cleanup_ctx.extend([_postgres, _redis, _hub])
     if dispatcher:
         app.cleanup_ctx.append(_dispatcher)
-    for module in (health, chats, tasks):
+    for module in (health, chats, tasks, stream, ws):
         app.add_routes(module.routes)
     return app

@@ -6,6 +6,7 @@ import asyncpg
 from aiohttp import web
 from arq import ArqRedis
 
+from services.gateway.hub import Hub
 from shared.auth import User
 from shared.config import Settings
 from shared.redis_keys import RedisKeys
@@ -15,4 +16,5 @@ DB = web.AppKey("db", asyncpg.Pool)
 # One client for streams and for enqueueing arq jobs.
 REDIS = web.AppKey("redis", ArqRedis)
 KEYS = web.AppKey("keys", RedisKeys)
+HUB = web.AppKey("hub", Hub)
 USER = web.RequestKey("user", User)

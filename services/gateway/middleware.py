@@ -15,7 +15,8 @@ log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Paths under /v1 that need no token.
-PUBLIC_PATHS = frozenset({"/v1/openapi.json"})
+# The WebSocket authenticates itself on the handshake (a bearer token or a ticket).
+PUBLIC_PATHS = frozenset({"/v1/openapi.json", "/v1/ws"})
 
 _HTTP_CODES = {
     400: "bad_request",

@@ -13,7 +13,9 @@ Safety, and why:
 
 from __future__ import annotations
 
+import contextlib
 import random
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,7 +126,8 @@ def _with_lock_retries(action: str, migration_id: str, run: object) -> None:
 def apply(options: MigratorOptions) -> list[str]:
     """Apply every pending migration; returns the ids applied."""
     done: list[str] = []
-    with _backend(options) as (backend, migrations):
+    # yoyo prints the rows of a migration's SELECTs; stdout is for our summary only.
+    with _backend(options) as (backend, migrations), contextlib.redirect_stdout(sys.stderr):
         for migration in backend.to_apply(migrations):
             _with_lock_retries(
                 "apply",
@@ -139,7 +142,7 @@ def apply(options: MigratorOptions) -> list[str]:
 def rollback(options: MigratorOptions, steps: int | None = 1) -> list[str]:
     """Roll back the newest `steps` applied migrations (None: all); returns the ids."""
     done: list[str] = []
-    with _backend(options) as (backend, migrations):
+    with _backend(options) as (backend, migrations), contextlib.redirect_stdout(sys.stderr):
         applied = list(backend.to_rollback(migrations))
         for migration in applied if steps is None else applied[:steps]:
             _with_lock_retries(

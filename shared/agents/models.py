@@ -9,6 +9,8 @@ and `anthropic:<model>`. Keys come from OPENAI_API_KEY and ANTHROPIC_API_KEY. Ca
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,7 +66,7 @@ def build_model(settings: Settings, role: AgentRole) -> AgentModel:
     model_settings = ModelSettings(timeout=settings.model_request_timeout)
     model: Model
     if provider == OFFLINE_MODEL_NAME:
-        model = build_offline_model(model_settings)
+        model = build_offline_model(model_settings, latency=settings.offline_latency)
     elif provider in ("openai", "openai-chat"):
         from pydantic_ai.models.openai import OpenAIChatModel, OpenAIResponsesModel
         from pydantic_ai.providers.openai import OpenAIProvider
@@ -93,6 +95,16 @@ def build_model(settings: Settings, role: AgentRole) -> AgentModel:
 def build_models(settings: Settings) -> dict[AgentRole, AgentModel]:
     """Every agent's model; one per distinct specification is enough, but each is cheap."""
     return {role: build_model(settings, role) for role in ROLES}
+
+
+@asynccontextmanager
+async def open_models(settings: Settings) -> AsyncIterator[dict[AgentRole, AgentModel]]:
+    """Every agent's model, with the providers' HTTP clients closed on exit (for workers)."""
+    models = build_models(settings)
+    async with AsyncExitStack() as stack:
+        for agent_model in models.values():
+            await stack.enter_async_context(agent_model.model)
+        yield models
 
 
 def check_models(settings: Settings) -> dict[AgentRole, str]:

@@ -9,6 +9,7 @@ rules it follows are in offline_rules.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -39,12 +40,31 @@ from shared.agents.prompts import (
 OFFLINE_MODEL_NAME = "offline"
 
 
-def build_offline_model(settings: ModelSettings | None = None) -> FunctionModel:
+def build_offline_model(
+    settings: ModelSettings | None = None, latency: float = 0.0
+) -> FunctionModel:
+    """`latency`: seconds to wait before each answer, like a real model (demos, fault tests)."""
+    if not latency:
+        return FunctionModel(
+            offline_response,
+            stream_function=offline_stream,
+            model_name=OFFLINE_MODEL_NAME,
+            settings=settings,
+        )
+
+    async def slow_response(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        await asyncio.sleep(latency)
+        return offline_response(messages, info)
+
+    async def slow_stream(
+        messages: list[ModelMessage], info: AgentInfo
+    ) -> AsyncIterator[str | DeltaToolCalls]:
+        await asyncio.sleep(latency)
+        async for delta in offline_stream(messages, info):
+            yield delta
+
     return FunctionModel(
-        offline_response,
-        stream_function=offline_stream,
-        model_name=OFFLINE_MODEL_NAME,
-        settings=settings,
+        slow_response, stream_function=slow_stream, model_name=OFFLINE_MODEL_NAME, settings=settings
     )
 
 

@@ -9,7 +9,7 @@ Triage (in order):
 4. Anything else is a task.
 
 Planning: a comparison ("compare A and B", "A vs B", "difference between A and B") becomes
-search A, search B, compare, summarise; several questions become one search each (at most six)
+search A, search B, compare, summarise; several questions become one search each (at most seven)
 and a summary; anything else becomes one search and a summary.
 
 Writing: a search step lists what the search returned, with links; a compare step puts the top
@@ -139,7 +139,7 @@ def plan(message: str) -> dict[str, Any]:
                     "steps": [_search_step(a), _search_step(b), compare, _summary_step()],
                 }
     questions = [q for q in re.split(r"(?<=\?)\s+", text) if q.strip(" ?")]
-    queries = [search_query(q) for q in questions[: MAX_PLAN_STEPS - 2]] or [search_query(text)]
+    queries = [search_query(q) for q in questions[: MAX_PLAN_STEPS - 1]] or [search_query(text)]
     return {"goal": goal, "steps": [*(_search_step(q) for q in queries), _summary_step()]}
 
 

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     ws_heartbeat: float = Field(
         30.0, gt=0, description="Seconds between WebSocket pings; a peer that misses one is closed"
     )
+    rate_limit: int = Field(
+        600, ge=0, description="Requests per minute one token may make (0: no limit)"
+    )
     max_job_tries: int = Field(
         3, ge=1, le=20, description="Runs of one stage of a task before it fails (max_retries)"
     )

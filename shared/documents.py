@@ -9,6 +9,7 @@ whose sources end in `#part-N`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -220,8 +221,8 @@ async def add_paths(
     unsupported named file.
     """
     added: list[AddedDocument] = []
-    for path in expand_paths(paths):
-        title, body = read_document(path)
+    for path in await asyncio.to_thread(expand_paths, paths):
+        title, body = await asyncio.to_thread(read_document, path)
         if not body:
             continue
         async with pool.acquire() as conn, conn.transaction():
@@ -253,5 +254,6 @@ async def load_initial_documents(pool: asyncpg.Pool, project_root: Path) -> int:
     """On an empty knowledge base, add the project's README.md and docs/; the number added."""
     if await pool.fetchval("SELECT EXISTS (SELECT 1 FROM documents)"):
         return 0
-    paths = [p for p in (project_root / "README.md", project_root / "docs") if p.exists()]
+    candidates = (project_root / "README.md", project_root / "docs")
+    paths = [path for path in candidates if await asyncio.to_thread(path.exists)]
     return len(await add_paths(pool, paths)) if paths else 0

@@ -34,6 +34,11 @@ class Unauthorized(JarvisError):
     status = 401
 
 
+class Forbidden(JarvisError):
+    code = "forbidden"
+    status = 403
+
+
 class NotFound(JarvisError):
     code = "not_found"
     status = 404

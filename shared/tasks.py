@@ -84,14 +84,14 @@ class Task:
         return cls(**{name: values[name] for name in cls.__dataclass_fields__})
 
 
-_TASK_COLUMNS = ", ".join(Task.__dataclass_fields__)
+TASK_COLUMNS = ", ".join(Task.__dataclass_fields__)
 
 
 async def load_task(
     conn: asyncpg.Connection | asyncpg.Pool, task_id: uuid.UUID, *, for_update: bool = False
 ) -> Task | None:
     lock = " FOR UPDATE" if for_update else ""
-    row = await conn.fetchrow(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = $1{lock}", task_id)
+    row = await conn.fetchrow(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1{lock}", task_id)
     return Task.from_row(row) if row else None
 
 
@@ -100,7 +100,7 @@ async def load_user_task(
 ) -> Task | None:
     """A task as its owner sees it; None for an unknown id and for another user's task alike."""
     row = await conn.fetchrow(
-        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2", task_id, user_id
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2", task_id, user_id
     )
     return Task.from_row(row) if row else None
 
@@ -114,7 +114,7 @@ async def mark_running(
         UPDATE tasks SET status = 'running', phase = $2, attempt = GREATEST(attempt, $3),
             started_at = coalesce(started_at, now()), updated_at = now()
         WHERE id = $1 AND status IN ('queued', 'running')
-        RETURNING {_TASK_COLUMNS}
+        RETURNING {TASK_COLUMNS}
         """,
         task_id,
         phase.value,

@@ -9,9 +9,12 @@ from aiohttp import web
 
 from services.gateway.dispatcher import run_dispatcher
 from services.gateway.hub import Hub
-from services.gateway.keys import DB, HUB, KEYS, REDIS, SETTINGS
+from services.gateway.keys import DB, HUB, KEYS, METRICS, REDIS, SETTINGS
+from services.gateway.metrics import Metrics
 from services.gateway.middleware import auth_middleware, errors_middleware
-from services.gateway.routes import chats, health, stream, tasks, ws
+from services.gateway.rate_limit import rate_limit_middleware
+from services.gateway.routes import chats, documents, health, me, metrics, stream, tasks, ws
+from services.gateway.routes.metrics import metrics_middleware
 from shared.config import Settings
 from shared.db import create_pool
 from shared.redis_conn import create_redis
@@ -55,13 +58,16 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings, *, dispatcher: bool = True) -> web.Application:
     app = web.Application(
-        middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY_BYTES
+        # Outermost first: metrics see the final status; errors render everything below them.
+        middlewares=[metrics_middleware, errors_middleware, auth_middleware, rate_limit_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
+    app[METRICS] = Metrics()
     app[KEYS] = RedisKeys(settings.redis_prefix)
     app.cleanup_ctx.extend([_postgres, _redis, _hub])
     if dispatcher:
         app.cleanup_ctx.append(_dispatcher)
-    for module in (health, chats, tasks, stream, ws):
+    for module in (health, me, chats, tasks, stream, ws, documents, metrics):
         app.add_routes(module.routes)
     return app

@@ -4,6 +4,7 @@ then the running job is aborted, which interrupts the model or tool call in flig
 from __future__ import annotations
 
 import time
+import uuid
 
 from arq import ArqRedis
 from arq.constants import abort_jobs_ss
@@ -47,17 +48,18 @@ async def request_cancel(recorder: TaskRecorder, arq: ArqRedis) -> Task:
                 task.id,
             )
     if task.status is TaskStatus.RUNNING:
-        await abort_job(arq, task)
+        await abort_job(arq, task.id, task.phase)
     updated = await load_task(recorder.pool, recorder.task_id)
     assert updated is not None
     return updated
 
 
-async def abort_job(arq: ArqRedis, task: Task) -> None:
+async def abort_job(arq: ArqRedis, task_id: uuid.UUID, phase: Phase | str | None) -> None:
     """Ask arq to abort the stage the task is in. An abort of an id that is not queued or running
     stays in arq's abort set for a minute (arq issue 485); such a task stays `cancelling` until
     the dispatcher finds it has no job and ends it."""
-    job_id = execute_job_id(task.id) if task.phase is Phase.EXECUTING else plan_job_id(task.id)
+    executing = phase == Phase.EXECUTING
+    job_id = execute_job_id(task_id) if executing else plan_job_id(task_id)
     try:
         await arq.zadd(abort_jobs_ss, {job_id: int(time.time() * 1000)})
     except (RedisError, OSError) as error:

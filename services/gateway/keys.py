@@ -7,6 +7,7 @@ from aiohttp import web
 from arq import ArqRedis
 
 from services.gateway.hub import Hub
+from services.gateway.metrics import Metrics
 from shared.auth import User
 from shared.config import Settings
 from shared.redis_keys import RedisKeys
@@ -17,4 +18,5 @@ DB = web.AppKey("db", asyncpg.Pool)
 REDIS = web.AppKey("redis", ArqRedis)
 KEYS = web.AppKey("keys", RedisKeys)
 HUB = web.AppKey("hub", Hub)
+METRICS = web.AppKey("metrics", Metrics)
 USER = web.RequestKey("user", User)

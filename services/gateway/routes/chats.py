@@ -1,13 +1,16 @@
-"""Chats and their messages: POST/GET /v1/chats, POST/GET /v1/chats/{chat_id}/messages."""
+"""Chats: create, list, get, rename, delete; and a chat's messages: post (starts a task), list."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.gateway.cancellation import abort_job
 from services.gateway.keys import DB, KEYS, REDIS, SETTINGS, USER
+from services.gateway.pagination import decode_cursor, encode_cursor
 from services.gateway.parsing import path_id, query_int, read_json
 from services.gateway.submission import publish_task, submit_message
 from services.gateway.views import chat_view, message_view, task_links
@@ -16,11 +19,33 @@ from shared.recorder import TaskRecorder
 
 routes = web.RouteTableDef()
 MAX_MESSAGE_CHARS = 100_000
+_CHAT_COLUMNS = "id, title, created_at, updated_at"
+
+
+def _clean_text(value: str, what: str) -> str:
+    if "\x00" in value:
+        raise ValueError(f"{what} must not contain NUL characters")
+    return value
 
 
 class NewChat(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field("", max_length=200)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return _clean_text(value, "title").strip()
+
+
+class ChatUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(max_length=200)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        return _clean_text(value, "title").strip()
 
 
 class NewMessage(BaseModel):
@@ -32,34 +57,103 @@ class NewMessage(BaseModel):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+        return _clean_text(value, "content")
+
+
+async def owned_chat_id(request: web.Request) -> uuid.UUID:
+    chat_id = path_id(request, "chat_id", "chat")
+    owned = await request.app[DB].fetchval(
+        "SELECT 1 FROM chats WHERE id = $1 AND user_id = $2", chat_id, request[USER].id
+    )
+    if not owned:
+        raise NotFound(f"no chat {chat_id}")
+    return chat_id
 
 
 @routes.post("/v1/chats")
 async def create_chat(request: web.Request) -> web.Response:
     body = await read_json(request, NewChat, empty_ok=True)
     row = await request.app[DB].fetchrow(
-        "INSERT INTO chats (user_id, title) VALUES ($1, $2)"
-        " RETURNING id, title, created_at, updated_at",
+        f"INSERT INTO chats (user_id, title) VALUES ($1, $2) RETURNING {_CHAT_COLUMNS}",
         request[USER].id,
-        body.title.strip(),
+        body.title,
     )
     return web.json_response(chat_view(row), status=201)
+
+
+@routes.get("/v1/chats")
+async def list_chats(request: web.Request) -> web.Response:
+    """Newest first, `limit` at a time; pass `next_cursor` back as `cursor` for more."""
+    limit = query_int(request, "limit", 20, 1, 100)
+    cursor = decode_cursor(request)
+    rows = await request.app[DB].fetch(
+        f"""
+        SELECT {_CHAT_COLUMNS} FROM chats WHERE user_id = $1
+          AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+        ORDER BY created_at DESC, id DESC LIMIT $4
+        """,
+        request[USER].id,
+        cursor[0] if cursor else None,
+        cursor[1] if cursor else None,
+        limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
+    return web.json_response({"chats": [chat_view(r) for r in rows], "next_cursor": next_cursor})
 
 
 @routes.get("/v1/chats/{chat_id}")
 async def get_chat(request: web.Request) -> web.Response:
     chat_id = path_id(request, "chat_id", "chat")
     row = await request.app[DB].fetchrow(
-        "SELECT id, title, created_at, updated_at FROM chats WHERE id = $1 AND user_id = $2",
+        f"SELECT {_CHAT_COLUMNS} FROM chats WHERE id = $1 AND user_id = $2",
         chat_id,
         request[USER].id,
     )
     if row is None:
         raise NotFound(f"no chat {chat_id}")
     return web.json_response(chat_view(row))
+
+
+@routes.patch("/v1/chats/{chat_id}")
+async def rename_chat(request: web.Request) -> web.Response:
+    chat_id = path_id(request, "chat_id", "chat")
+    body = await read_json(request, ChatUpdate)
+    row = await request.app[DB].fetchrow(
+        f"UPDATE chats SET title = $3, updated_at = now() WHERE id = $1 AND user_id = $2"
+        f" RETURNING {_CHAT_COLUMNS}",
+        chat_id,
+        request[USER].id,
+        body.title,
+    )
+    if row is None:
+        raise NotFound(f"no chat {chat_id}")
+    return web.json_response(chat_view(row))
+
+
+@routes.delete("/v1/chats/{chat_id}")
+async def delete_chat(request: web.Request) -> web.Response:
+    """Removes the chat with its messages, tasks and events; its running tasks are stopped."""
+    chat_id = path_id(request, "chat_id", "chat")
+    async with request.app[DB].acquire() as conn, conn.transaction():
+        running = await conn.fetch(
+            "SELECT t.id, t.phase FROM tasks t JOIN chats c ON c.id = t.chat_id"
+            " WHERE c.id = $1 AND c.user_id = $2 AND t.status IN ('running', 'cancelling')",
+            chat_id,
+            request[USER].id,
+        )
+        deleted = await conn.fetchval(
+            "DELETE FROM chats WHERE id = $1 AND user_id = $2 RETURNING id",
+            chat_id,
+            request[USER].id,
+        )
+    if deleted is None:
+        raise NotFound(f"no chat {chat_id}")
+    # Their rows are gone, so a job that runs on finds nothing to do; abort the ones running.
+    for row in running:
+        await abort_job(request.app[REDIS], row["id"], row["phase"])
+    return web.Response(status=204)
 
 
 @routes.post("/v1/chats/{chat_id}/messages")
@@ -97,18 +191,24 @@ async def post_message(request: web.Request) -> web.Response:
 
 @routes.get("/v1/chats/{chat_id}/messages")
 async def list_messages(request: web.Request) -> web.Response:
-    chat_id = path_id(request, "chat_id", "chat")
+    """Oldest first, `limit` at a time; pass `next_cursor` back as `cursor` for more."""
+    chat_id = await owned_chat_id(request)
     limit = query_int(request, "limit", 50, 1, 200)
-    pool = request.app[DB]
-    owned = await pool.fetchval(
-        "SELECT 1 FROM chats WHERE id = $1 AND user_id = $2", chat_id, request[USER].id
-    )
-    if not owned:
-        raise NotFound(f"no chat {chat_id}")
-    rows = await pool.fetch(
-        "SELECT id, chat_id, task_id, role, content, created_at FROM messages"
-        " WHERE chat_id = $1 ORDER BY created_at, id LIMIT $2",
+    cursor = decode_cursor(request)
+    rows = await request.app[DB].fetch(
+        """
+        SELECT id, chat_id, task_id, role, content, created_at FROM messages
+        WHERE chat_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+        ORDER BY created_at, id LIMIT $4
+        """,
         chat_id,
-        limit,
+        cursor[0] if cursor else None,
+        cursor[1] if cursor else None,
+        limit + 1,
     )
-    return web.json_response({"messages": [message_view(r) for r in rows]})
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
+    return web.json_response(
+        {"messages": [message_view(r) for r in rows], "next_cursor": next_cursor}
+    )

@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from services.gateway.hub import CatchUp, Notice, Subscriber
-from services.gateway.keys import DB, HUB, KEYS, REDIS, SETTINGS, USER
+from services.gateway.keys import DB, HUB, KEYS, METRICS, REDIS, SETTINGS, USER
 from services.gateway.tickets import issue_ticket, redeem_ticket
 from shared.auth import user_for_token
 from shared.errors import JarvisError, NotFound, Unauthorized, ValidationFailed
@@ -178,6 +178,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         heartbeat=settings.ws_heartbeat, max_msg_size=MAX_FRAME_BYTES, compress=False
     )
     await ws.prepare(request)
+    open_sockets = request.app[METRICS].websockets
+    open_sockets.inc()
 
     async def send(item: TaskEvent | dict[str, Any]) -> None:
         body = {"type": "event", "event": item.to_json()} if isinstance(item, TaskEvent) else item
@@ -197,5 +199,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             elif message.type == WSMsgType.BINARY:
                 subscriber.offer(Notice(_error(ValidationFailed("send JSON text frames"))))
     finally:
+        open_sockets.dec()
         await hub.remove(subscriber)
     return ws

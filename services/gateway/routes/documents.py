@@ -1,0 +1,169 @@
+"""The knowledge base over HTTP: add (JSON text, or a multipart file upload), list, get, delete.
+
+A user sees their own documents and the shared ones (added with `jarvis docs add`); only their
+own can be deleted here.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.gateway.keys import DB, USER
+from services.gateway.pagination import decode_cursor, encode_cursor
+from services.gateway.parsing import path_id, query_int, read_json, validation_details
+from services.gateway.views import iso
+from shared.documents import HTML_SUFFIXES, html_to_text
+from shared.errors import BadRequest, Forbidden, NotFound, ValidationFailed
+
+routes = web.RouteTableDef()
+MAX_BODY_CHARS = 200_000
+_COLUMNS = "id, user_id, title, source, body, created_at"
+
+
+class NewDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=500)
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
+    source: str | None = Field(None, min_length=1, max_length=2000)
+
+    @field_validator("title", "body", "source")
+    @classmethod
+    def _clean(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+def document_view(row: Any, *, with_body: bool) -> dict[str, Any]:
+    view = {
+        "id": str(row["id"]),
+        "title": row["title"],
+        "source": row["source"],
+        "shared": row["user_id"] is None,
+        "chars": len(row["body"]),
+        "created_at": iso(row["created_at"]),
+    }
+    if with_body:
+        view["body"] = row["body"]
+    return view
+
+
+async def _from_upload(request: web.Request) -> NewDocument:
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if isinstance(part, BodyPartReader) and part.name == "file":
+            raw = await part.read(decode=True)
+            name = part.filename or "upload.txt"
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValidationFailed(
+                    "the file must be UTF-8 text, Markdown or HTML", details=[{"field": "file"}]
+                ) from None
+            title = PurePath(name).stem
+            if PurePath(name).suffix.lower() in HTML_SUFFIXES:
+                html_title, text = html_to_text(text)
+                title = html_title or title
+            try:
+                return NewDocument(title=title[:500] or "upload", body=text, source=name)
+            except ValidationError as error:
+                raise ValidationFailed(
+                    "the file cannot be stored", details=validation_details(error)
+                ) from None
+    raise BadRequest("a multipart upload needs a part named 'file'")
+
+
+@routes.post("/v1/documents")
+async def add_document(request: web.Request) -> web.Response:
+    if request.content_type.startswith("multipart/"):
+        doc = await _from_upload(request)
+    else:
+        doc = await read_json(request, NewDocument)
+    user_id = request[USER].id
+    pool = request.app[DB]
+    if doc.source is not None:
+        # The same source again replaces the document instead of duplicating it.
+        row = await pool.fetchrow(
+            f"""
+            INSERT INTO documents (user_id, title, body, source) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (coalesce(user_id, '00000000-0000-0000-0000-000000000000'::uuid), source)
+                WHERE source IS NOT NULL
+            DO UPDATE SET title = EXCLUDED.title, body = EXCLUDED.body
+            RETURNING {_COLUMNS}
+            """,
+            user_id,
+            doc.title,
+            doc.body,
+            doc.source,
+        )
+    else:
+        row = await pool.fetchrow(
+            "INSERT INTO documents (user_id, title, body) VALUES ($1, $2, $3)"
+            f" RETURNING {_COLUMNS}",
+            user_id,
+            doc.title,
+            doc.body,
+        )
+    return web.json_response(document_view(row, with_body=False), status=201)
+
+
+@routes.get("/v1/documents")
+async def list_documents(request: web.Request) -> web.Response:
+    """Newest first: the user's own and the shared documents."""
+    limit = query_int(request, "limit", 50, 1, 200)
+    cursor = decode_cursor(request)
+    rows = await request.app[DB].fetch(
+        f"""
+        SELECT {_COLUMNS} FROM documents
+        WHERE (user_id = $1 OR user_id IS NULL)
+          AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+        ORDER BY created_at DESC, id DESC LIMIT $4
+        """,
+        request[USER].id,
+        cursor[0] if cursor else None,
+        cursor[1] if cursor else None,
+        limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None
+    return web.json_response(
+        {
+            "documents": [document_view(r, with_body=False) for r in rows],
+            "next_cursor": next_cursor,
+        }
+    )
+
+
+async def _visible(request: web.Request) -> Any:
+    doc_id = path_id(request, "document_id", "document")
+    row = await request.app[DB].fetchrow(
+        f"SELECT {_COLUMNS} FROM documents WHERE id = $1 AND (user_id = $2 OR user_id IS NULL)",
+        doc_id,
+        request[USER].id,
+    )
+    if row is None:
+        raise NotFound(f"no document {doc_id}")
+    return row
+
+
+@routes.get("/v1/documents/{document_id}")
+async def get_document(request: web.Request) -> web.Response:
+    return web.json_response(document_view(await _visible(request), with_body=True))
+
+
+@routes.delete("/v1/documents/{document_id}")
+async def delete_document(request: web.Request) -> web.Response:
+    row = await _visible(request)
+    if row["user_id"] is None:
+        raise Forbidden("shared documents are managed with `jarvis docs`")
+    await request.app[DB].execute("DELETE FROM documents WHERE id = $1", row["id"])
+    return web.Response(status=204)

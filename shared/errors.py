@@ -29,6 +29,10 @@ class ValidationFailed(JarvisError):
     status = 422
 
 
+class IdempotencyMismatch(ValidationFailed):
+    code = "idempotency_key_reused"
+
+
 class Unauthorized(JarvisError):
     code = "unauthorized"
     status = 401

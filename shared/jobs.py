@@ -10,6 +10,7 @@ from typing import Any
 from arq import Worker
 from arq.connections import RedisSettings
 from arq.worker import Function, check_health, func
+from redis.exceptions import RedisError
 
 from shared.config import Settings
 from shared.logging import get_logger
@@ -20,6 +21,7 @@ log = get_logger(__name__)
 # How often an idle worker looks for jobs: each hop of a task waits up to this long.
 POLL_DELAY = 0.05
 JOB_COMPLETION_WAIT = 20
+REDIS_RETRY_DELAY = 1.0
 
 
 def job_serializer(value: Any) -> bytes:
@@ -50,6 +52,23 @@ def worker_options(redis_url: str, queue_name: str) -> dict[str, Any]:
         "health_check_interval": 10,
         "handle_signals": True,
     }
+
+
+class PatientWorker(Worker):
+    """An arq Worker that lives through a Redis outage.
+
+    arq retries only its first connection; afterwards one failed Redis call in its poll loop ends
+    the worker process. This one logs it, waits and polls again; redis-py reconnects once Redis
+    is back. Jobs running meanwhile carry on (their events reach PostgreSQL); if arq cannot
+    record their end, it runs them again later and they find their task finished.
+    """
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisError, OSError) as error:
+            log.warning("Redis unavailable; polling again shortly", error=str(error))
+            await asyncio.sleep(REDIS_RETRY_DELAY)
 
 
 def job_function(coroutine: Any, name: str, settings: Settings) -> Function:
@@ -88,7 +107,7 @@ def run_worker(
     except SchemaNotReady as error:
         log.error("schema not ready", reason=str(error), missing=error.missing)
         return EXIT_SCHEMA
-    worker = Worker(
+    worker = PatientWorker(
         functions=list(functions),
         health_check_key=health_key,
         job_completion_wait=JOB_COMPLETION_WAIT,

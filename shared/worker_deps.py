@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,7 @@ from arq import ArqRedis
 from arq.constants import in_progress_key_prefix
 from redis.exceptions import RedisError
 
-from shared.agents.models import AgentModel, AgentRole, build_models
+from shared.agents.models import AgentModel, AgentRole, open_models
 from shared.config import Settings
 from shared.db import create_pool
 from shared.logging import get_logger
@@ -45,19 +46,24 @@ def startup_hooks(settings: Settings) -> dict[str, Any]:
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         assert settings.database_url
+        resources = AsyncExitStack()
         pool = await create_pool(settings.database_url)
+        resources.push_async_callback(pool.close)
+        # The models' HTTP clients are closed with the worker.
+        models = await resources.enter_async_context(open_models(settings))
+        ctx["resources"] = resources
         ctx["deps"] = WorkerDeps(
             settings=settings,
             pool=pool,
             redis=ctx["redis"],
             keys=RedisKeys(settings.redis_prefix),
-            models=build_models(settings),
+            models=models,
         )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
-        deps: WorkerDeps | None = ctx.get("deps")
-        if deps is not None:
-            await deps.pool.close()
+        resources: AsyncExitStack | None = ctx.get("resources")
+        if resources is not None:
+            await resources.aclose()
 
     return {"on_startup": on_startup, "on_shutdown": on_shutdown}
 

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.processes",
     "tests.fixtures.fake_openai",
     "tests.fixtures.fake_search",
+    "tests.fixtures.stack",
 ]
 
 # Tests never reach a real model provider.

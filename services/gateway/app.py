@@ -13,7 +13,17 @@ from services.gateway.keys import DB, HUB, KEYS, METRICS, REDIS, SETTINGS
 from services.gateway.metrics import Metrics
 from services.gateway.middleware import auth_middleware, errors_middleware
 from services.gateway.rate_limit import rate_limit_middleware
-from services.gateway.routes import chats, documents, health, me, metrics, stream, tasks, ws
+from services.gateway.routes import (
+    chats,
+    docs,
+    documents,
+    health,
+    me,
+    metrics,
+    stream,
+    tasks,
+    ws,
+)
 from services.gateway.routes.metrics import metrics_middleware
 from shared.config import Settings
 from shared.db import create_pool
@@ -68,6 +78,6 @@ def create_app(settings: Settings, *, dispatcher: bool = True) -> web.Applicatio
     app.cleanup_ctx.extend([_postgres, _redis, _hub])
     if dispatcher:
         app.cleanup_ctx.append(_dispatcher)
-    for module in (health, me, chats, tasks, stream, ws, documents, metrics):
+    for module in (health, docs, me, chats, tasks, stream, ws, documents, metrics):
         app.add_routes(module.routes)
     return app

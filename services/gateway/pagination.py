@@ -1,30 +1,35 @@
-"""Cursor pagination: a cursor is an opaque token holding the last item's (created_at, id)."""
+"""Cursor pagination: a cursor names the last item of a page as "<created_at µs>~<id>".
+
+Its format is published in the OpenAPI document (CURSOR_PATTERN), so any cursor that matches
+the pattern is one we can read.
+"""
 
 from __future__ import annotations
 
-import base64
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from shared.errors import ValidationFailed
 
+CURSOR_PATTERN = r"^[0-9]{1,16}~[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def encode_cursor(created_at: datetime, item_id: uuid.UUID) -> str:
-    raw = f"{created_at.isoformat()}|{item_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}~{item_id}"
 
 
 def decode_cursor(request: web.Request) -> tuple[datetime, uuid.UUID] | None:
     token = request.query.get("cursor")
     if not token:
         return None
+    micros, _, item = token.partition("~")
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        created, _, item = raw.partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(item)
-    except (ValueError, UnicodeDecodeError):
+        return _EPOCH + timedelta(microseconds=int(micros)), uuid.UUID(item)
+    except (ValueError, OverflowError):
         raise ValidationFailed(
-            "cursor is not one this API gave out", details=[{"field": "cursor"}]
+            "cursor must be a next_cursor this API gave out", details=[{"field": "cursor"}]
         ) from None

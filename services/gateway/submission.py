@@ -18,7 +18,7 @@ from arq import ArqRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.errors import NotFound, ValidationFailed
+from shared.errors import IdempotencyMismatch, NotFound
 from shared.logging import get_logger
 from shared.queues import enqueue_plan
 from shared.recorder import TaskRecorder, Transaction
@@ -55,7 +55,7 @@ async def _replay(
     if row is None:
         return None
     if row["request_hash"] != digest:
-        raise ValidationFailed(
+        raise IdempotencyMismatch(
             "this Idempotency-Key was used with a different request",
             details=[{"field": "Idempotency-Key", "message": "reused with another body"}],
         )

@@ -18,7 +18,7 @@ from shared.agents.publisher import RecordingPublisher
 from shared.agents.types import ExecutionResult
 from shared.config import Settings
 from shared.documents import add_paths
-from tests.executor.conftest import ids
+from tests.fixtures.agent_doubles import ids
 
 STREAMS_DOC = """# Event streams
 

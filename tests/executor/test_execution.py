@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import time
+
 import pytest
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -12,7 +16,7 @@ from shared.agents.models import build_model
 from shared.agents.publisher import RecordingPublisher
 from shared.agents.types import PlanStep, SearchResult, Source, StepResult, TaskPlan
 from shared.config import Settings
-from tests.executor.conftest import StaticSearch, ids
+from tests.fixtures.agent_doubles import StaticSearch, ids
 
 PLAN = TaskPlan(
     goal="Learn about kiwis",
@@ -170,3 +174,21 @@ async def test_the_model_cannot_supply_context_to_the_tools():
 
     await execution_agent.run("x", model=FunctionModel(record), deps=deps_for(StaticSearch()))
     assert seen == {"web_search": {"search_query", "freshness"}, "mark_progress": {"message"}}
+
+
+async def test_a_hanging_tool_ends_the_run_at_its_timeout(model):
+    class HangingSearch(StaticSearch):
+        async def search(self, query, **kwargs):
+            await asyncio.Event().wait()
+
+    publisher = RecordingPublisher()
+    deps = dataclasses.replace(deps_for(HangingSearch(), publisher), search_timeout=60)
+    started = time.monotonic()
+    with pytest.raises(BudgetExceeded) as caught:
+        await execute_plan(
+            PLAN, "kiwis", deps=deps, model=model,
+            budget=TaskBudget(BudgetLimits(), run_timeout=0.3),
+        )  # fmt: skip
+    assert caught.value.budget == "time"
+    assert time.monotonic() - started < 10
+    assert publisher.types()[-1] == "step.failed"

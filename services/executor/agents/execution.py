@@ -217,7 +217,7 @@ async def execute_plan(
         await deps.publisher.publish(STEP_COMPLETED, result_event(result))
         log.info("step completed", task_id=str(deps.task_id), step=index, model=model.label)
     ordered = [results[i] for i in sorted(results) if i < len(plan.steps)]
-    return await _run(
+    answer: ExecutionResult = await _run(
         answer_prompt(message, plan, ordered),
         deps=dataclasses.replace(deps, step=None),
         model=model,
@@ -225,6 +225,8 @@ async def execute_plan(
         history=history,
         output_type=ExecutionResult,
     )
+    log.info("plan executed", task_id=str(deps.task_id), model=model.label, usage=budget.as_dict())
+    return answer
 
 
 def result_event(result: StepResult) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import PurePath
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.gateway.keys import DB, USER
@@ -62,12 +63,8 @@ async def _from_upload(request: web.Request) -> NewDocument:
         if isinstance(part, BodyPartReader) and part.name == "file":
             raw = await part.read(decode=True)
             name = part.filename or "upload.txt"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise ValidationFailed(
-                    "the file must be UTF-8 text, Markdown or HTML", details=[{"field": "file"}]
-                ) from None
+            # Text is what the knowledge base holds; bytes that are not UTF-8 are replaced.
+            text = raw.decode("utf-8", errors="replace").replace("\x00", "")
             title = PurePath(name).stem
             if PurePath(name).suffix.lower() in HTML_SUFFIXES:
                 html_title, text = html_to_text(text)
@@ -84,7 +81,10 @@ async def _from_upload(request: web.Request) -> NewDocument:
 @routes.post("/v1/documents")
 async def add_document(request: web.Request) -> web.Response:
     if request.content_type.startswith("multipart/"):
-        doc = await _from_upload(request)
+        try:
+            doc = await _from_upload(request)
+        except (HttpProcessingError, ValueError) as error:
+            raise BadRequest(f"malformed multipart body: {error}") from None
     else:
         doc = await read_json(request, NewDocument)
     user_id = request[USER].id

@@ -93,6 +93,13 @@ def cmd_docs(args: argparse.Namespace) -> int:
     return _run_with_servers(args, "docs", lambda s: asyncio.run(run_docs(s, args)))
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    from cli.chat import run_chat
+
+    settings = load_settings_or_exit()
+    return asyncio.run(run_chat(settings, args.message, chat_id=args.chat, as_json=args.json))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jarvis",
@@ -145,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     remove = doc_commands.add_parser("remove", help="remove a document by id")
     remove.add_argument("id")
     docs.set_defaults(func=cmd_docs)
+
+    chat = commands.add_parser("chat", help="talk to a running gateway (JARVIS_URL, JARVIS_TOKEN)")
+    chat.add_argument("message", nargs="?", help="the message; none: an interactive session")
+    chat.add_argument("--chat", help="an existing chat's id (default: a new chat)")
+    chat.add_argument("--json", action="store_true", help="print the events as JSON lines")
+    chat.set_defaults(func=cmd_chat)
     return parser
 
 

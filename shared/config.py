@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     rate_limit: int = Field(
         600, ge=0, description="Requests per minute one token may make (0: no limit)"
     )
+    url: str = Field("http://127.0.0.1:8080", description="The gateway `jarvis chat` talks to")
+    token: str | None = Field(None, description="The API token `jarvis chat` uses")
     max_job_tries: int = Field(
         3, ge=1, le=20, description="Runs of one stage of a task before it fails (max_retries)"
     )

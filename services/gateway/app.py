@@ -24,6 +24,7 @@ from services.gateway.routes import (
     tasks,
     ws,
 )
+from services.gateway.routes import web as web_page
 from services.gateway.routes.metrics import metrics_middleware
 from shared.config import Settings
 from shared.db import create_pool
@@ -69,7 +70,13 @@ async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings, *, dispatcher: bool = True) -> web.Application:
     app = web.Application(
         # Outermost first: metrics see the final status; errors render everything below them.
-        middlewares=[metrics_middleware, errors_middleware, auth_middleware, rate_limit_middleware],
+        middlewares=[
+            metrics_middleware,
+            web_page.security_headers,
+            errors_middleware,
+            auth_middleware,
+            rate_limit_middleware,
+        ],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS] = settings
@@ -78,6 +85,6 @@ def create_app(settings: Settings, *, dispatcher: bool = True) -> web.Applicatio
     app.cleanup_ctx.extend([_postgres, _redis, _hub])
     if dispatcher:
         app.cleanup_ctx.append(_dispatcher)
-    for module in (health, docs, me, chats, tasks, stream, ws, documents, metrics):
+    for module in (health, docs, me, chats, tasks, stream, ws, documents, metrics, web_page):
         app.add_routes(module.routes)
     return app

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from services.gateway.pagination import CURSOR_PATTERN
 from services.gateway.routes.chats import ChatUpdate, NewChat, NewMessage
 from services.gateway.routes.documents import NewDocument
+from services.gateway.routes.stream import EVENT_ID_PATTERN
 from shared.events import EventType
 
 # --- response shapes --------------------------------------------------------------------------
@@ -238,7 +239,6 @@ def _query_int(name: str, low: int, high: int, default: int, text: str) -> dict[
     }
 
 
-EVENT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9]{1,18}$"
 # One server-sent event: `id` is the event's id, `event` its type, `data` its JSON envelope.
 SSE_FRAME = {
     "type": "object",
@@ -322,6 +322,7 @@ def build_openapi() -> dict[str, Any]:
             "schema": {
                 "type": "object",
                 "required": ["file"],
+                "additionalProperties": False,
                 "properties": {
                     "file": {
                         "type": "string",

@@ -24,7 +24,7 @@ def encode_cursor(created_at: datetime, item_id: uuid.UUID) -> str:
 
 def decode_cursor(request: web.Request) -> tuple[datetime, uuid.UUID] | None:
     token = request.query.get("cursor")
-    if not token:
+    if token is None:
         return None
     micros, _, item = token.partition("~")
     try:

@@ -287,7 +287,9 @@ async function finishTask(taskId, task, event) {
     task.card.querySelector(".answer").append(el("p", { class: "note", text: `Stopped after ${done} finished step(s).` }));
   }
   const full = await api("GET", `/v1/tasks/${taskId}`);
-  const sources = (full.result && full.result.sources) || [];
+  // Sources the answer does not already cite, as links.
+  const answer = (full.result && full.result.answer) || "";
+  const sources = ((full.result && full.result.sources) || []).filter((s) => !answer.includes(s.url));
   if (sources.length) {
     const list = el("ul", { class: "sources" });
     for (const source of sources) {

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from arq import Retry
 from pydantic_ai.exceptions import (
     ModelConnectionError,
@@ -42,6 +43,13 @@ TRANSIENT_ERRORS = (
     ModelServerError,
     ModelConnectionError,
     ModelRequestTimeout,
+)
+# PostgreSQL went away mid-job: the job waits for it instead of failing the task.
+DATABASE_DOWN = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
 )
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 30.0
@@ -135,6 +143,12 @@ async def run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageWo
             {"stage": stage, "attempt": attempt + 1, "reason": str(error)[:500], "delay": delay},
         )
         raise Retry(defer=delay) from error
+    except DATABASE_DOWN as error:
+        # Nothing can be recorded now: arq runs the job again after a backoff (a try, like any
+        # other), and the re-run resumes from what was recorded. If PostgreSQL stays away
+        # longer, the dispatcher puts the task back on its queue once it returns.
+        log.warning("database unreachable; handing the job back", task_id=task_id, error=str(error))
+        raise Retry(defer=backoff_delay(attempt)) from error
     except Exception as error:
         log.exception("stage failed", task_id=task_id, stage=stage)
         await recorder.finish(

@@ -9,7 +9,7 @@ from typing import Any
 
 from arq import Worker
 from arq.connections import RedisSettings
-from arq.worker import Function, check_health, func
+from arq.worker import Function, async_check_health, func
 from redis.exceptions import RedisError
 
 from shared.config import Settings
@@ -22,6 +22,9 @@ log = get_logger(__name__)
 POLL_DELAY = 0.05
 JOB_COMPLETION_WAIT = 20
 REDIS_RETRY_DELAY = 1.0
+# A started job's claim (arq's in-progress key) lapses after this long unless the job lease
+# (shared/worker_deps.py) renews it, so a dead worker's job is soon run elsewhere.
+JOB_LEASE_SECONDS = 10.0
 
 
 def job_serializer(value: Any) -> bytes:
@@ -63,6 +66,12 @@ class PatientWorker(Worker):
     record their end, it runs them again later and they find their task finished.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # arq claims a job for its whole timeout plus 10 s; a worker killed before its job took
+        # the lease would keep the task waiting that long.
+        self.in_progress_timeout_s = JOB_LEASE_SECONDS
+
     async def _poll_iteration(self) -> None:
         try:
             await super()._poll_iteration()
@@ -101,7 +110,14 @@ def run_worker(
     assert settings.database_url and settings.redis_url
     health_key = queue + ":health-check"
     if check:
-        return check_health(redis_settings(settings.redis_url), health_key)
+        # A health check answers at once: no waiting for Redis to come back.
+        check_settings = redis_settings(settings.redis_url)
+        check_settings.conn_retries = 0
+        try:
+            return asyncio.run(async_check_health(check_settings, health_key, queue))
+        except (OSError, RedisError) as error:
+            log.warning("health check failed: Redis unreachable", reason=str(error))
+            return 1
     try:
         asyncio.run(wait_for_schema(settings.database_url, settings.schema_wait))
     except SchemaNotReady as error:

@@ -15,6 +15,9 @@ def create_redis(redis_url: str) -> ArqRedis:
     health_check_interval revives dead sockets.
     """
     pool = ConnectionPool.from_url(redis_url, health_check_interval=30, socket_connect_timeout=2)
-    return ArqRedis(
+    redis = ArqRedis(
         connection_pool=pool, job_serializer=job_serializer, job_deserializer=job_deserializer
     )
+    # The client owns its pool: aclose() closes the connections too (as Redis.from_pool does).
+    redis.auto_close_connection_pool = True
+    return redis

@@ -85,6 +85,13 @@ async def end_cancelled(recorder: TaskRecorder) -> None:
 
 async def run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageWork) -> str:
     """Run `work` for the task under every rule above; returns a word for arq's result log."""
+    # The lease from the very start of the run: arq's own in-progress key lasts the whole job
+    # timeout, so a worker that died before taking the lease would hold the task that long.
+    async with job_lease(ctx["deps"].redis, ctx["job_id"]):
+        return await _run_stage(ctx, task_id, stage, work)
+
+
+async def _run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageWork) -> str:
     deps: WorkerDeps = ctx["deps"]
     attempt: int = ctx["job_try"]
     max_tries = deps.settings.max_job_tries
@@ -106,8 +113,7 @@ async def run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageWo
         await recorder.record("task.retrying", {"stage": stage, "attempt": attempt})
     log.info("stage started", task_id=task_id, stage=stage, attempt=attempt)
     try:
-        async with job_lease(deps.redis, ctx["job_id"]):
-            await work(task, recorder, deps)
+        await work(task, recorder, deps)
         return "done"
     except TaskCancelled:
         await end_cancelled(recorder)

@@ -23,12 +23,13 @@ from redis.exceptions import RedisError
 from shared.agents.models import AgentModel, AgentRole, open_models
 from shared.config import Settings
 from shared.db import create_pool
+from shared.jobs import JOB_LEASE_SECONDS
 from shared.logging import get_logger
 from shared.redis_keys import RedisKeys
 
 log = get_logger(__name__)
 
-LEASE_SECONDS = 10.0
+LEASE_SECONDS = JOB_LEASE_SECONDS
 LEASE_REFRESH = 3.0
 
 

@@ -163,6 +163,21 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Seconds the offline model waits before each answer (demos, tests)"
     )
 
+    @field_validator(
+        "openai_api_key",
+        "anthropic_api_key",
+        "brave_api_key",
+        "token",
+        "model_detection",
+        "model_planning",
+        "model_execution",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # VAR= (as compose files and .env templates write) means "not set", not "set to nothing".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("openai_base_url", "searxng_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

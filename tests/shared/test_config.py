@@ -101,3 +101,12 @@ def test_every_bad_variable_is_named_on_one_line(monkeypatch: pytest.MonkeyPatch
     assert "JARVIS_PORT='0'" in message
     assert "JARVIS_REDIS_URL: expected a redis://" in message
     assert "http://cache" not in message
+
+
+def test_an_empty_key_or_model_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_environment(monkeypatch)
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    monkeypatch.setenv("JARVIS_MODEL_PLANNING", " ")
+    settings = load_settings()
+    assert settings.openai_api_key is None
+    assert settings.model_planning is None

@@ -6,6 +6,7 @@ pytest_plugins = [
     "tests.fixtures.fake_openai",
     "tests.fixtures.fake_search",
     "tests.fixtures.stack",
+    "tests.fixtures.api",
 ]
 
 # Tests never reach a real model provider.

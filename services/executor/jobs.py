@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from services.executor.agents.execution import ExecutionDeps, execute_plan
+from services.executor.agents.execution import ExecutionDeps, execute_plan, result_event
 from services.executor.tools.providers import build_search_provider
 from shared.agents.types import Source, StepResult, TaskPlan
 from shared.recorder import TaskRecorder
@@ -53,17 +53,22 @@ def step_hooks(recorder: TaskRecorder) -> tuple[Any, Any]:
         )
 
     async def on_step_completed(result: StepResult) -> None:
-        await recorder.pool.execute(
-            """
-            UPDATE task_steps SET status = 'completed', output = $3, sources = $4,
-                finished_at = now()
-            WHERE task_id = $1 AND step_index = $2
-            """,
-            recorder.task_id,
-            result.index,
-            result.output,
-            [source.model_dump() for source in result.sources],
-        )
+        # The step's row and its step.completed event together: a re-run skips a stored step,
+        # so an event left for later would be lost with a worker dying in between. (The runner
+        # publishes step.completed again right after; being the same fact, it is not repeated.)
+        async with recorder.transaction() as tx:
+            await tx.conn.execute(
+                """
+                UPDATE task_steps SET status = 'completed', output = $3, sources = $4,
+                    finished_at = now()
+                WHERE task_id = $1 AND step_index = $2
+                """,
+                recorder.task_id,
+                result.index,
+                result.output,
+                [source.model_dump() for source in result.sources],
+            )
+            await tx.event("step.completed", result_event(result))
 
     return before_step, on_step_completed
 

@@ -59,6 +59,11 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     await app[HUB].close()
 
 
+async def _end_feeds(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits for open requests; sockets never end on their own.
+    await app[HUB].shut_down_subscribers(within=5.0)
+
+
 async def _dispatcher(app: web.Application) -> AsyncIterator[None]:
     stop = asyncio.Event()
     task = asyncio.create_task(run_dispatcher(app[DB], app[REDIS], app[KEYS], stop))
@@ -83,6 +88,7 @@ def create_app(settings: Settings, *, dispatcher: bool = True) -> web.Applicatio
     app[METRICS] = Metrics()
     app[KEYS] = RedisKeys(settings.redis_prefix)
     app.cleanup_ctx.extend([_postgres, _redis, _hub])
+    app.on_shutdown.append(_end_feeds)
     if dispatcher:
         app.cleanup_ctx.append(_dispatcher)
     for module in (health, docs, me, chats, tasks, stream, ws, documents, metrics, web_page):

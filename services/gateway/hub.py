@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from shared.event_log import read_events_after
@@ -37,6 +38,7 @@ BLOCK_MS = 5000
 READ_COUNT = 500
 QUEUE_SIZE = 1000
 CATCH_UP_PAGE = 500
+CONTROL_WAIT_SECONDS = 5.0
 
 
 class SlowConsumer(Exception):
@@ -68,11 +70,19 @@ class Subscriber:
     send: Send
     on_slow: Callable[[], Awaitable[None]]
     pool: asyncpg.Pool
+    # Ends the socket or response when the gateway stops, so the client reconnects at once.
+    on_shutdown: Callable[[], Awaitable[None]] | None = None
     queue: asyncio.Queue[Item] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     sent: dict[uuid.UUID, int] = field(default_factory=dict)  # task id -> last seq sent
     streams: set[str] = field(default_factory=set)
     writer: asyncio.Task[None] | None = None
     closed: bool = False
+
+    def resume_after(self, task_id: uuid.UUID, after_seq: int) -> None:
+        """The client has the task's events up to `after_seq`. Call it before subscribing: a live
+        event may arrive before the catch-up, and the gap it opens is filled from here, not from 0.
+        """
+        self.sent[task_id] = max(self.sent.get(task_id, 0), after_seq)
 
     def offer(self, item: Item) -> None:
         if self.closed:
@@ -130,8 +140,21 @@ class Hub:
         self.pool = pool
         self.subscribers: dict[str, set[Subscriber]] = {}
         self.readers: list[_Reader] = []
+        self.live: set[Subscriber] = set()  # every subscriber with a writer, until removed
         self.wake_key = keys.wake_stream(uuid.uuid4())
-        self._control = Redis.from_url(redis_url, socket_connect_timeout=2)
+        # CLIENT LIST shows the feed's connections under this name (no spaces allowed in it).
+        self.client_name = re.sub(r"[^!-~]", "_", f"{keys.prefix}gateway-feed")
+        # One connection for wakes and tail lookups: under a burst of subscriptions an unbounded
+        # pool would open one per concurrent call. Callers wait their turn (a few ms at most).
+        self._control = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                redis_url,
+                max_connections=1,
+                timeout=CONTROL_WAIT_SECONDS,
+                socket_connect_timeout=2,
+                client_name=self.client_name,
+            )
+        )
         self._stopping = False
 
     # --- subscriptions ---------------------------------------------------------------------
@@ -158,6 +181,7 @@ class Hub:
                 reader.streams.pop(stream, None)
 
     async def remove(self, subscriber: Subscriber) -> None:
+        self.live.discard(subscriber)
         for stream in list(subscriber.streams):
             await self.unsubscribe(subscriber, stream)
         subscriber.closed = True
@@ -167,7 +191,22 @@ class Hub:
                 await subscriber.writer
 
     def start_writer(self, subscriber: Subscriber) -> None:
+        self.live.add(subscriber)
         subscriber.writer = asyncio.get_running_loop().create_task(self._write(subscriber))
+
+    async def shut_down_subscribers(self, within: float) -> None:
+        """The gateway is stopping: end every socket and stream now. Left open, they would hold
+        the shutdown until its timeout and then drop without a close frame."""
+        ending = [
+            asyncio.get_running_loop().create_task(subscriber.on_shutdown())
+            for subscriber in list(self.live)
+            if subscriber.on_shutdown is not None
+        ]
+        if not ending:
+            return
+        _, late = await asyncio.wait(ending, timeout=within)
+        for task in late:  # a client that does not read cannot take a close frame
+            task.cancel()
 
     async def _write(self, subscriber: Subscriber) -> None:
         try:
@@ -193,8 +232,13 @@ class Hub:
         for reader in self.readers:
             if len(reader.streams) < STREAMS_PER_READER:
                 return reader
-        pool = ConnectionPool.from_url(self.redis_url, max_connections=1, socket_connect_timeout=2)
-        reader = _Reader(Redis(connection_pool=pool))
+        pool = ConnectionPool.from_url(
+            self.redis_url,
+            max_connections=1,
+            socket_connect_timeout=2,
+            client_name=self.client_name,
+        )
+        reader = _Reader(Redis.from_pool(pool))  # from_pool: closing the client closes the pool
         reader.task = asyncio.get_running_loop().create_task(self._read(reader))
         self.readers.append(reader)
         return reader

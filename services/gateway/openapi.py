@@ -1,7 +1,7 @@
 """The OpenAPI 3 document served at GET /v1/openapi.json.
 
 Request schemas are the very pydantic models the handlers validate with; response schemas are
-models written to match the views (views.py, routes/*). tests/gateway/test_openapi.py runs
+models written to match the views (views.py, routes/*). tests/gateway/test_schemathesis.py runs
 schemathesis against this document to keep the two in step.
 """
 
@@ -327,7 +327,10 @@ def build_openapi() -> dict[str, Any]:
                     "file": {
                         "type": "string",
                         "format": "binary",
-                        "description": "UTF-8 text, Markdown or HTML; other bytes are replaced",
+                        "minLength": 1,
+                        "description": "UTF-8 text, Markdown or HTML (a .html or .htm file name);"
+                        " other bytes are replaced. 422 if it holds no text (only whitespace,"
+                        " or HTML without visible text) or more than 200,000 characters",
                     }
                 },
             }
@@ -346,6 +349,19 @@ def build_openapi() -> dict[str, Any]:
                         "503": _json(Ready, "Not ready; checks say why"),
                     }
                 },
+            )
+        },
+        "/v1/openapi.json": {
+            "get": _operation(
+                "This document",
+                (
+                    200,
+                    {
+                        "description": "The OpenAPI document",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                ),
+                public=True,
             )
         },
         "/v1/me": {"get": _operation("The token's user", (200, _json(Me, "The user")))},
@@ -488,6 +504,23 @@ def build_openapi() -> dict[str, Any]:
     paths["/v1/documents"]["post"]["requestBody"]["content"].update(upload)
     delete_doc = paths["/v1/documents/{document_id}"]["delete"]["responses"]
     delete_doc["403"] = _json(ErrorBody, "A shared document; manage it with `jarvis docs`")
+    paths["/v1/tasks/{task_id}/stream"]["get"]["responses"]["204"] = {
+        "description": "The task has ended and the client has its final event: nothing more"
+        " will come (204 tells an EventSource to stop reconnecting)"
+    }
+    # The new task's operations, as `links` in the body also say (clients and fuzzers follow them).
+    paths["/v1/chats/{chat_id}/messages"]["post"]["responses"]["202"]["links"] = {
+        name: {
+            "operationRef": "#/paths/" + path.replace("/", "~1") + "/" + method,
+            "parameters": {"task_id": "$response.body#/task_id"},
+        }
+        for name, path, method in (
+            ("task", "/v1/tasks/{task_id}", "get"),
+            ("events", "/v1/tasks/{task_id}/events", "get"),
+            ("stream", "/v1/tasks/{task_id}/stream", "get"),
+            ("cancel", "/v1/tasks/{task_id}/cancel", "post"),
+        )
+    }
     return {
         "openapi": "3.1.0",
         "info": {

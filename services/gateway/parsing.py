@@ -4,6 +4,7 @@ Anything malformed becomes a clear 400/404/422, never a 500."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import TypeVar
 
@@ -13,6 +14,27 @@ from pydantic import BaseModel, ValidationError
 from shared.errors import BadRequest, NotFound, ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
+
+# Whitespace as str.isspace() (and so str.strip()) knows it, spelled out: `\s` means slightly
+# different things to Python, to JSON Schema (ECMA-262) and to Rust regex.
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_HAS_NUL = r"\x00"
+_BLANK = rf"^[{_SPACE}]*$"
+# What check_text refuses, as JSON Schema for the OpenAPI document: text PostgreSQL can store has
+# no NUL; text that must say something is not blank. Said with `not` rather than one pattern
+# anchored over the whole text, which generators (schemathesis) cannot fill at these lengths.
+NO_NUL_SCHEMA = {"not": {"pattern": _HAS_NUL}}
+NOT_BLANK_SCHEMA = {"not": {"anyOf": [{"pattern": _HAS_NUL}, {"pattern": _BLANK}]}}
+_BLANK_TEXT = re.compile(_BLANK)
+
+
+def check_text(value: str, *, blank_ok: bool = False) -> str:
+    """Refuse a NUL, and unless `blank_ok` blank text, as NO_NUL_SCHEMA / NOT_BLANK_SCHEMA say."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if not blank_ok and _BLANK_TEXT.search(value):
+        raise ValueError("must not be blank")
+    return value
 
 
 def validation_details(error: ValidationError) -> list[dict[str, str]]:

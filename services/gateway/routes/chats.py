@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from services.gateway.cancellation import abort_job
 from services.gateway.keys import DB, KEYS, REDIS, SETTINGS, USER
 from services.gateway.pagination import decode_cursor, encode_cursor
-from services.gateway.parsing import path_id, query_int, read_json
+from services.gateway.parsing import (
+    NO_NUL_SCHEMA,
+    NOT_BLANK_SCHEMA,
+    check_text,
+    path_id,
+    query_int,
+    read_json,
+)
 from services.gateway.submission import publish_task, submit_message
 from services.gateway.views import chat_view, message_view, task_links
 from shared.errors import BadRequest, NotFound
@@ -22,42 +29,36 @@ MAX_MESSAGE_CHARS = 100_000
 _CHAT_COLUMNS = "id, title, created_at, updated_at"
 
 
-def _clean_text(value: str, what: str) -> str:
-    if "\x00" in value:
-        raise ValueError(f"{what} must not contain NUL characters")
-    return value
-
-
 class NewChat(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field("", max_length=200)
+    title: str = Field("", max_length=200, json_schema_extra=NO_NUL_SCHEMA)
 
     @field_validator("title")
     @classmethod
     def _title(cls, value: str) -> str:
-        return _clean_text(value, "title").strip()
+        return check_text(value, blank_ok=True).strip()
 
 
 class ChatUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(max_length=200)
+    title: str = Field(max_length=200, json_schema_extra=NO_NUL_SCHEMA)
 
     @field_validator("title")
     @classmethod
     def _title(cls, value: str) -> str:
-        return _clean_text(value, "title").strip()
+        return check_text(value, blank_ok=True).strip()
 
 
 class NewMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    content: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    content: str = Field(
+        min_length=1, max_length=MAX_MESSAGE_CHARS, json_schema_extra=NOT_BLANK_SCHEMA
+    )
 
     @field_validator("content")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return _clean_text(value, "content")
+        return check_text(value)
 
 
 async def owned_chat_id(request: web.Request) -> uuid.UUID:

@@ -7,7 +7,7 @@ own can be deleted here.
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -15,10 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from services.gateway.keys import DB, USER
 from services.gateway.pagination import decode_cursor, encode_cursor
-from services.gateway.parsing import path_id, query_int, read_json, validation_details
+from services.gateway.parsing import (
+    NOT_BLANK_SCHEMA,
+    check_text,
+    path_id,
+    query_int,
+    read_json,
+    validation_details,
+)
 from services.gateway.views import iso
 from shared.documents import HTML_SUFFIXES, html_to_text
-from shared.errors import BadRequest, Forbidden, NotFound, ValidationFailed
+from shared.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 
 routes = web.RouteTableDef()
 MAX_BODY_CHARS = 200_000
@@ -27,20 +34,18 @@ _COLUMNS = "id, user_id, title, source, body, created_at"
 
 class NewDocument(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=500)
-    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS)
-    source: str | None = Field(None, min_length=1, max_length=2000)
+    title: str = Field(min_length=1, max_length=500, json_schema_extra=NOT_BLANK_SCHEMA)
+    body: str = Field(min_length=1, max_length=MAX_BODY_CHARS, json_schema_extra=NOT_BLANK_SCHEMA)
+    # The rule is on the string, not on the field: it would refuse null too.
+    source: (
+        Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra=NOT_BLANK_SCHEMA)]
+        | None
+    ) = None
 
     @field_validator("title", "body", "source")
     @classmethod
     def _clean(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
+        return None if value is None else check_text(value).strip()
 
 
 def document_view(row: Any, *, with_body: bool) -> dict[str, Any]:
@@ -58,24 +63,36 @@ def document_view(row: Any, *, with_body: bool) -> dict[str, Any]:
 
 
 async def _from_upload(request: web.Request) -> NewDocument:
+    # aiohttp holds each part to client_max_size; the whole body is held to it here, as a JSON
+    # body is when read.
+    if (request.content_length or 0) > request.client_max_size:
+        raise PayloadTooLarge(f"the body is over {request.client_max_size} bytes")
     reader = await request.multipart()
+    upload: tuple[str, bytes] | None = None
     while (part := await reader.next()) is not None:
-        if isinstance(part, BodyPartReader) and part.name == "file":
-            raw = await part.read(decode=True)
-            name = part.filename or "upload.txt"
-            # Text is what the knowledge base holds; bytes that are not UTF-8 are replaced.
-            text = raw.decode("utf-8", errors="replace").replace("\x00", "")
-            title = PurePath(name).stem
-            if PurePath(name).suffix.lower() in HTML_SUFFIXES:
-                html_title, text = html_to_text(text)
-                title = html_title or title
-            try:
-                return NewDocument(title=title[:500] or "upload", body=text, source=name)
-            except ValidationError as error:
-                raise ValidationFailed(
-                    "the file cannot be stored", details=validation_details(error)
-                ) from None
-    raise BadRequest("a multipart upload needs a part named 'file'")
+        if not isinstance(part, BodyPartReader) or part.name != "file" or upload is not None:
+            # As the OpenAPI document says: one part, `file`, and nothing else.
+            name = part.name if isinstance(part, BodyPartReader) else None
+            raise ValidationFailed(
+                "a multipart upload has one part, named 'file'",
+                details=[{"field": name or "body", "message": "unexpected part"}],
+            )
+        upload = (part.filename or "upload.txt", await part.read(decode=True))
+    if upload is None:
+        raise BadRequest("a multipart upload needs a part named 'file'")
+    name, raw = upload
+    # Text is what the knowledge base holds; bytes that are not UTF-8 are replaced.
+    text = raw.decode("utf-8", errors="replace").replace("\x00", "")
+    title = PurePath(name).stem
+    if PurePath(name).suffix.lower() in HTML_SUFFIXES:
+        html_title, text = html_to_text(text)
+        title = html_title or title
+    try:
+        return NewDocument(title=title.strip()[:500] or "upload", body=text, source=name)
+    except ValidationError as error:
+        raise ValidationFailed(
+            "the file cannot be stored", details=validation_details(error)
+        ) from None
 
 
 @routes.post("/v1/documents")

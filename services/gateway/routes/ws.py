@@ -14,19 +14,22 @@ Server → client:
   {"type": "subscribed" | "unsubscribed", "task_id" | "chat_id": ID}
   {"type": "error", "error": {"code", "message", "details"}}
   {"type": "pong"}
-A client too slow to keep up is closed with code 4008.
+A client too slow to keep up is closed with code 4008; a stopping gateway closes every socket
+with 1001 (going away), and the client resumes elsewhere with its last event ids.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway.hub import CatchUp, Notice, Subscriber
 from services.gateway.keys import DB, HUB, KEYS, METRICS, REDIS, SETTINGS, USER
+from services.gateway.routes.tasks import MAX_SEQ
 from services.gateway.tickets import issue_ticket, redeem_ticket
 from shared.auth import user_for_token
 from shared.errors import JarvisError, NotFound, Unauthorized, ValidationFailed
@@ -77,16 +80,37 @@ def _uuid(message: dict[str, Any], name: str) -> uuid.UUID:
         raise ValidationFailed(f"{name} must be a UUID", details=[{"field": name}]) from None
 
 
+def _valid_seq(value: object) -> bool:
+    # Past MAX_SEQ a seq would not fit PostgreSQL's bigint, and the catch-up query would fail.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SEQ
+
+
 def _after_seq(message: dict[str, Any]) -> int:
     if "last_event_id" in message:
         try:
-            return parse_event_id(str(message["last_event_id"]))[1]
+            seq = parse_event_id(str(message["last_event_id"]))[1]
         except ValueError:
-            raise ValidationFailed("last_event_id must look like '<task_id>:<seq>'") from None
+            seq = -1
+        if not _valid_seq(seq):
+            raise ValidationFailed("last_event_id must look like '<task_id>:<seq>'")
+        return seq
     value = message.get("after_seq", 0)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValidationFailed("after_seq must be a non-negative integer")
+    if not _valid_seq(value):
+        raise ValidationFailed(f"after_seq must be an integer from 0 to {MAX_SEQ}")
     return value
+
+
+def _since(message: dict[str, Any]) -> dict[uuid.UUID, int]:
+    """A chat subscription's resume points; entries that are not (task id, seq) are ignored."""
+    since = message.get("since") or {}
+    if not isinstance(since, dict):
+        raise ValidationFailed("since must map task ids to seq numbers")
+    known = {}
+    for task_id, seq in since.items():
+        with contextlib.suppress(ValueError):
+            if _valid_seq(seq):
+                known[uuid.UUID(str(task_id))] = seq
+    return known
 
 
 class Session:
@@ -111,7 +135,7 @@ class Session:
                 await self.unsubscribe(message)
             else:
                 raise ValidationFailed("type must be subscribe, unsubscribe or ping")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             self.subscriber.offer(Notice(_error(ValidationFailed("malformed JSON"))))
         except JarvisError as error:
             self.subscriber.offer(Notice(_error(error)))
@@ -124,33 +148,33 @@ class Session:
             task = await load_user_task(pool, task_id, self.user_id)
             if task is None:
                 raise NotFound(f"no task {task_id}")
+            self.subscriber.resume_after(task_id, after)
             await hub.subscribe(self.subscriber, keys.task_stream(task_id), f"{task.last_seq}-0")
             self.subscriber.offer(Notice({"type": "subscribed", "task_id": str(task_id)}))
             self.subscriber.offer(CatchUp(task_id, after))
             return
         chat_id = _uuid(message, "chat_id")
-        since = message.get("since") or {}
-        if not isinstance(since, dict):
-            raise ValidationFailed("since must map task ids to seq numbers")
+        known = _since(message)
         owned = await pool.fetchval(
             "SELECT 1 FROM chats WHERE id = $1 AND user_id = $2", chat_id, self.user_id
         )
         if not owned:
             raise NotFound(f"no chat {chat_id}")
+        for task_id, seq in known.items():
+            self.subscriber.resume_after(task_id, seq)
         stream = keys.chat_stream(chat_id)
         await hub.subscribe(self.subscriber, stream, await hub.stream_tail_id(stream))
         self.subscriber.offer(Notice({"type": "subscribed", "chat_id": str(chat_id)}))
         # Catch up on the chat's unfinished tasks and on those the client already follows.
-        known = {str(k): v for k, v in since.items() if isinstance(v, int)}
         rows = await pool.fetch(
             "SELECT id FROM tasks WHERE chat_id = $1"
-            " AND (status IN ('queued', 'running', 'cancelling') OR id::text = ANY($2))"
+            " AND (status IN ('queued', 'running', 'cancelling') OR id = ANY($2::uuid[]))"
             " ORDER BY created_at",
             chat_id,
             list(known),
         )
         for row in rows:
-            self.subscriber.offer(CatchUp(row["id"], known.get(str(row["id"]), 0)))
+            self.subscriber.offer(CatchUp(row["id"], known.get(row["id"], 0)))
 
     async def unsubscribe(self, message: dict[str, Any]) -> None:
         hub, keys = self.app[HUB], self.app[KEYS]
@@ -188,8 +212,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     async def too_slow() -> None:
         await ws.close(code=CLOSE_TOO_SLOW, message=b"too slow: event queue full")
 
+    async def going_away() -> None:
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
     hub = request.app[HUB]
-    subscriber = Subscriber(send=send, on_slow=too_slow, pool=request.app[DB])
+    subscriber = Subscriber(
+        send=send, on_slow=too_slow, pool=request.app[DB], on_shutdown=going_away
+    )
     hub.start_writer(subscriber)
     session = Session(request, user_id, subscriber)
     try:

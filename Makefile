@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint format clean
+.PHONY: up test bench lint format clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Throughput and latency on a throwaway deployment: a few minutes; see docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/jarvis bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

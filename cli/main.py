@@ -100,6 +100,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return asyncio.run(run_chat(settings, args.message, chat_id=args.chat, as_json=args.json))
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    # Its own embedded servers and services in a temporary directory: no settings needed.
+    from bench.run import run_bench
+
+    run_bench(quick=args.quick, out=args.out, profile=args.profile)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jarvis",
@@ -158,6 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--chat", help="an existing chat's id (default: a new chat)")
     chat.add_argument("--json", action="store_true", help="print the events as JSON lines")
     chat.set_defaults(func=cmd_chat)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure throughput and latency on a throwaway deployment (docs/benchmarks.md)",
+    )
+    bench.add_argument("--quick", action="store_true", help="a smoke run, under a minute")
+    bench.add_argument(
+        "--out", type=Path, default=None, help="write results here (default: bench/results)"
+    )
+    bench.add_argument(
+        "--profile", type=Path, default=None, help="also profile the services with py-spy into DIR"
+    )
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -9,7 +9,7 @@ import asyncpg
 
 from shared.events import TaskEvent, dedupe_key, event_id
 
-_COLUMNS = "task_id, chat_id, seq, type, ts, attempt, data"
+EVENT_COLUMNS = "task_id, chat_id, seq, type, ts, attempt, data"
 
 
 def event_from_row(row: asyncpg.Record) -> TaskEvent:
@@ -23,6 +23,31 @@ def event_from_row(row: asyncpg.Record) -> TaskEvent:
         attempt=row["attempt"],
         data=row["data"],
     )
+
+
+# Taking the next seq and inserting the event is one statement, so it cannot leave a hole.
+_INSERT_NEXT = f"""
+    WITH next AS (
+        UPDATE tasks SET last_seq = last_seq + 1, updated_at = now()
+        WHERE id = $1 RETURNING id, chat_id, last_seq
+    )
+    INSERT INTO task_events (task_id, chat_id, seq, type, attempt, data, dedupe_key)
+    SELECT id, chat_id, last_seq, $2, $3, $4, $5 FROM next
+    RETURNING {EVENT_COLUMNS}
+"""
+# The same, skipped when the fact (dedupe key) is already recorded.
+_INSERT_NEXT_UNLESS_KNOWN = f"""
+    WITH next AS (
+        UPDATE tasks SET last_seq = last_seq + 1, updated_at = now()
+        WHERE id = $1
+          AND NOT EXISTS (SELECT 1 FROM task_events WHERE task_id = $1 AND dedupe_key = $5)
+        RETURNING id, chat_id, last_seq
+    )
+    INSERT INTO task_events (task_id, chat_id, seq, type, attempt, data, dedupe_key)
+    SELECT id, chat_id, last_seq, $2, $3, $4, $5 FROM next
+    RETURNING {EVENT_COLUMNS}
+"""
+_KNOWN = f"SELECT {EVENT_COLUMNS} FROM task_events WHERE task_id = $1 AND dedupe_key = $2"
 
 
 async def append_event(
@@ -44,29 +69,41 @@ async def append_event(
     if key is not None:
         # Lock first, so two runs of one job cannot both find the fact missing.
         await conn.execute("SELECT 1 FROM tasks WHERE id = $1 FOR UPDATE", task_id)
-        existing = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM task_events WHERE task_id = $1 AND dedupe_key = $2",
-            task_id,
-            key,
-        )
+        existing = await conn.fetchrow(_KNOWN, task_id, key)
         if existing:
             return event_from_row(existing), False
-    row = await conn.fetchrow(
-        f"""
-        WITH next AS (
-            UPDATE tasks SET last_seq = last_seq + 1, updated_at = now()
-            WHERE id = $1 RETURNING id, chat_id, last_seq
-        )
-        INSERT INTO task_events (task_id, chat_id, seq, type, attempt, data, dedupe_key)
-        SELECT id, chat_id, last_seq, $2, $3, $4, $5 FROM next
-        RETURNING {_COLUMNS}
-        """,
-        task_id,
-        type,
-        attempt,
-        data,
-        key,
-    )
+    row = await conn.fetchrow(_INSERT_NEXT, task_id, type, attempt, data, key)
+    if row is None:
+        raise LookupError(f"no task {task_id}")
+    return event_from_row(row), True
+
+
+async def record_event(
+    pool: asyncpg.Pool,
+    task_id: uuid.UUID,
+    type: str,
+    data: dict[str, Any] | None = None,
+    *,
+    attempt: int = 0,
+) -> tuple[TaskEvent, bool]:
+    """append_event on its own, in one round trip: most events are recorded alone, and a
+    transaction around them would cost three (BEGIN, the insert, COMMIT) or five.
+
+    Two runs recording one fact at once may both pass the NOT EXISTS (each statement sees the
+    data as it started); the unique (task_id, dedupe_key) then refuses the second statement
+    whole, seq increment included, and the fact is read back.
+    """
+    data = data or {}
+    key = dedupe_key(type, data, attempt)
+    if key is None:
+        row = await pool.fetchrow(_INSERT_NEXT, task_id, type, attempt, data, None)
+    else:
+        try:
+            row = await pool.fetchrow(_INSERT_NEXT_UNLESS_KNOWN, task_id, type, attempt, data, key)
+        except asyncpg.UniqueViolationError:
+            row = None
+        if row is None and (existing := await pool.fetchrow(_KNOWN, task_id, key)):
+            return event_from_row(existing), False
     if row is None:
         raise LookupError(f"no task {task_id}")
     return event_from_row(row), True
@@ -76,7 +113,8 @@ async def read_events_after(
     conn: asyncpg.Connection | asyncpg.Pool, task_id: uuid.UUID, after_seq: int, limit: int = 500
 ) -> list[TaskEvent]:
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM task_events WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        f"SELECT {EVENT_COLUMNS} FROM task_events"
+        " WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         task_id,
         after_seq,
         limit,

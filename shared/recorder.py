@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from shared.event_log import append_event
+from shared.event_log import append_event, record_event
 from shared.event_stream import publish_events
 from shared.events import TaskEvent
 from shared.redis_keys import RedisKeys
@@ -60,8 +60,11 @@ class TaskRecorder:
             await publish_events(self.redis, self.keys, events)
 
     async def record(self, type: str, data: dict[str, Any] | None = None) -> TaskEvent:
-        async with self.transaction() as tx:
-            return await tx.event(type, data)
+        """One event on its own (one round trip to PostgreSQL), then onto the streams."""
+        event, new = await record_event(self.pool, self.task_id, type, data, attempt=self.attempt)
+        if new:
+            await self.stream([event])
+        return event
 
     async def publish(self, type: str, data: dict[str, Any]) -> None:
         """The agents' EventPublisher: step.*, tool_call.* and progress events."""

@@ -40,5 +40,4 @@ def task_budget(deps: WorkerDeps, task: Task) -> TaskBudget:
 
 
 async def save_usage(recorder: TaskRecorder, usage: RunUsage, model: str) -> None:
-    async with recorder.pool.acquire() as conn:
-        await record_usage(conn, recorder.task_id, usage_to_dict(usage), model)
+    await record_usage(recorder.pool, recorder.task_id, usage_to_dict(usage), model)

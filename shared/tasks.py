@@ -106,7 +106,7 @@ async def load_user_task(
 
 
 async def mark_running(
-    conn: asyncpg.Connection, task_id: uuid.UUID, phase: Phase, attempt: int
+    conn: asyncpg.Connection | asyncpg.Pool, task_id: uuid.UUID, phase: Phase, attempt: int
 ) -> Task | None:
     """queued/running → running in `phase`; None when the task is final or being cancelled."""
     row = await conn.fetchrow(
@@ -151,7 +151,10 @@ async def mark_final(
 
 
 async def record_usage(
-    conn: asyncpg.Connection, task_id: uuid.UUID, usage: dict[str, Any], model: str | None
+    conn: asyncpg.Connection | asyncpg.Pool,
+    task_id: uuid.UUID,
+    usage: dict[str, Any],
+    model: str | None,
 ) -> None:
     await conn.execute(
         "UPDATE tasks SET usage = $2, model = coalesce($3, model), updated_at = now()"

@@ -16,7 +16,7 @@ from shared.agents.types import Source, StepResult, TaskPlan
 from shared.recorder import TaskRecorder
 from shared.stage import TaskCancelled, run_stage
 from shared.task_context import conversation, save_usage, task_budget, user_message
-from shared.tasks import Phase, StopReason, Task, TaskStatus, load_task, mark_running
+from shared.tasks import Phase, StopReason, Task, TaskStatus, mark_running
 from shared.worker_deps import WorkerDeps
 
 
@@ -42,20 +42,25 @@ def step_hooks(recorder: TaskRecorder) -> tuple[Any, Any]:
     on_step_completed: store the step's result before the next step starts."""
 
     async def before_step(index: int) -> None:
-        task = await load_task(recorder.pool, recorder.task_id)
-        if task is None or task.status is not TaskStatus.RUNNING:
-            raise TaskCancelled
-        await recorder.pool.execute(
-            "UPDATE task_steps SET status = 'running', started_at = coalesce(started_at, now())"
-            " WHERE task_id = $1 AND step_index = $2",
+        # The status check and the step's mark in one statement: no row, no longer running.
+        marked = await recorder.pool.fetchval(
+            """
+            UPDATE task_steps SET status = 'running',
+                started_at = coalesce(task_steps.started_at, now())
+            FROM tasks
+            WHERE tasks.id = $1 AND tasks.status = 'running'
+              AND task_steps.task_id = $1 AND task_steps.step_index = $2
+            RETURNING 1
+            """,
             recorder.task_id,
             index,
         )
+        if marked is None:
+            raise TaskCancelled
 
     async def on_step_completed(result: StepResult) -> None:
         # The step's row and its step.completed event together: a re-run skips a stored step,
-        # so an event left for later would be lost with a worker dying in between. (The runner
-        # publishes step.completed again right after; being the same fact, it is not repeated.)
+        # so an event left for later would be lost with a worker dying in between.
         async with recorder.transaction() as tx:
             await tx.conn.execute(
                 """

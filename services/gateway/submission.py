@@ -19,9 +19,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import IdempotencyMismatch, NotFound
+from shared.event_log import EVENT_COLUMNS, event_from_row
 from shared.logging import get_logger
 from shared.queues import enqueue_plan
-from shared.recorder import TaskRecorder, Transaction
+from shared.recorder import TaskRecorder
 from shared.redis_keys import RedisKeys
 
 log = get_logger(__name__)
@@ -62,6 +63,28 @@ async def _replay(
     return Submission(row["id"], row["message_id"], row["chat_id"], created=False)
 
 
+# The chat's check, the task, the user's message and task.created as one statement: one round
+# trip, atomic like a transaction. No row back: not the user's chat.
+_SUBMIT = f"""
+    WITH chat AS (
+        UPDATE chats SET updated_at = now() WHERE id = $1 AND user_id = $2 RETURNING id
+    ), task AS (
+        INSERT INTO tasks (chat_id, user_id, idempotency_key, request_hash, deadline_at, last_seq)
+        SELECT id, $2, $3, $4, now() + $5, 1 FROM chat
+        RETURNING id, chat_id
+    ), message AS (
+        INSERT INTO messages (chat_id, task_id, role, content)
+        SELECT chat_id, id, 'user', $6 FROM task
+        RETURNING id, task_id, chat_id
+    )
+    INSERT INTO task_events (task_id, chat_id, seq, type, attempt, data, dedupe_key)
+    SELECT task_id, chat_id, 1, 'task.created', 0,
+        jsonb_build_object('message_id', id::text, 'content', $6::text), 'task.created'
+    FROM message
+    RETURNING {EVENT_COLUMNS}
+"""
+
+
 async def submit_message(
     pool: asyncpg.Pool,
     redis: Redis,
@@ -78,43 +101,26 @@ async def submit_message(
         if idempotency_key and (found := await _replay(conn, user_id, idempotency_key, digest)):
             return found
         try:
-            async with conn.transaction():
-                owned = await conn.fetchval(
-                    "SELECT 1 FROM chats WHERE id = $1 AND user_id = $2 FOR UPDATE",
-                    chat_id,
-                    user_id,
-                )
-                if not owned:
-                    raise NotFound(f"no chat {chat_id}")
-                task_id = await conn.fetchval(
-                    """
-                    INSERT INTO tasks (chat_id, user_id, idempotency_key, request_hash, deadline_at)
-                    VALUES ($1, $2, $3, $4, now() + $5) RETURNING id
-                    """,
-                    chat_id,
-                    user_id,
-                    idempotency_key,
-                    digest if idempotency_key else None,
-                    deadline,
-                )
-                message_id = await conn.fetchval(
-                    "INSERT INTO messages (chat_id, task_id, role, content)"
-                    " VALUES ($1, $2, 'user', $3) RETURNING id",
-                    chat_id,
-                    task_id,
-                    content,
-                )
-                await conn.execute("UPDATE chats SET updated_at = now() WHERE id = $1", chat_id)
-                tx = Transaction(conn, task_id, attempt=0)
-                await tx.event("task.created", {"message_id": str(message_id), "content": content})
+            row = await conn.fetchrow(
+                _SUBMIT,
+                chat_id,
+                user_id,
+                idempotency_key,
+                digest if idempotency_key else None,
+                deadline,
+                content,
+            )
         except asyncpg.UniqueViolationError:
             # The same key raced in from another request: answer as a replay.
             assert idempotency_key
             found = await _replay(conn, user_id, idempotency_key, digest)
             assert found
             return found
-    await TaskRecorder(pool, redis, keys, task_id).stream(tx.new_events)
-    return Submission(task_id, message_id, chat_id, created=True)
+    if row is None:
+        raise NotFound(f"no chat {chat_id}")
+    created = event_from_row(row)
+    await TaskRecorder(pool, redis, keys, created.task_id).stream([created])
+    return Submission(created.task_id, uuid.UUID(created.data["message_id"]), chat_id, True)
 
 
 async def publish_task(arq: ArqRedis, recorder: TaskRecorder) -> bool:

@@ -33,8 +33,7 @@ async def _plan(task: Task, recorder: TaskRecorder, deps: WorkerDeps) -> None:
         # Planned by an earlier try that died before handing the plan on.
         await enqueue_execution(deps.redis, deps.keys, task.id, task.plan)
         return
-    async with recorder.transaction() as tx:
-        running = await mark_running(tx.conn, task.id, Phase.TRIAGE, recorder.attempt)
+    running = await mark_running(deps.pool, task.id, Phase.TRIAGE, recorder.attempt)
     if running is None:
         return  # cancelled or ended meanwhile
     task = running
@@ -63,8 +62,7 @@ async def _plan(task: Task, recorder: TaskRecorder, deps: WorkerDeps) -> None:
         )
         return
 
-    async with recorder.transaction() as tx:
-        await mark_running(tx.conn, task.id, Phase.PLANNING, recorder.attempt)
+    await mark_running(deps.pool, task.id, Phase.PLANNING, recorder.attempt)
     model = deps.models["planning"]
     try:
         plan = await make_plan(

@@ -10,7 +10,12 @@ import pytest
 from pydantic_ai.messages import ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from services.executor.agents.execution import ExecutionDeps, execute_plan, execution_agent
+from services.executor.agents.execution import (
+    ExecutionDeps,
+    execute_plan,
+    execution_agent,
+    result_event,
+)
 from shared.agents.budgets import BudgetExceeded, BudgetLimits, TaskBudget
 from shared.agents.models import build_model
 from shared.agents.publisher import RecordingPublisher
@@ -53,7 +58,9 @@ async def test_the_plan_runs_step_by_step_with_events_and_a_cited_answer(model):
     persisted: list[tuple[int, int]] = []
 
     async def persist(result: StepResult) -> None:
+        # As the executor's job does: store the result, and step.completed with it.
         persisted.append((result.index, len(publisher.events)))
+        await publisher.publish("step.completed", result_event(result))
 
     task_budget = budget()
     result = await execute_plan(

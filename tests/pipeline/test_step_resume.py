@@ -32,11 +32,12 @@ class WorkerDied(Exception):
 
 
 @dataclass
-class DiesBeforeStepCompletedEvent(TaskRecorder):
-    """A recorder whose worker dies just as the executor publishes step.completed."""
+class DiesRightAfterTheFirstStep(TaskRecorder):
+    """A recorder whose worker dies at its first write after step 0 was stored: as the executor
+    publishes step.started for step 1."""
 
     async def publish(self, type: str, data: dict[str, Any]) -> None:
-        if type == "step.completed":
+        if type == "step.started" and data["step"] == 1:
             raise WorkerDied
         await super().publish(type, data)
 
@@ -77,7 +78,7 @@ async def test_a_step_stored_as_completed_always_has_its_event(deps: WorkerDeps)
     assert task is not None and task.plan is not None
     steps = len(task.plan["steps"])
 
-    dying = DiesBeforeStepCompletedEvent(deps.pool, deps.redis, deps.keys, task_id, attempt=1)
+    dying = DiesRightAfterTheFirstStep(deps.pool, deps.redis, deps.keys, task_id, attempt=1)
     with pytest.raises(WorkerDied):
         await _execute(task, dying, deps)
     stored = await deps.pool.fetch(

@@ -183,7 +183,8 @@ async def execute_plan(
 
     `completed` holds the results of steps finished by an earlier attempt; they are skipped.
     `on_step_completed` is awaited with each new result before the next step starts (persist it
-    there); `before_step(index)` is awaited before each step (check for cancellation there).
+    there, with its step.completed event; without it the runner publishes that event);
+    `before_step(index)` is awaited before each step (check for cancellation there).
     Raises BudgetExceeded when a budget runs out; model errors propagate. A failing step
     publishes step.failed before the error propagates.
     """
@@ -213,8 +214,9 @@ async def execute_plan(
         )
         results[index] = result
         if on_step_completed is not None:
-            await on_step_completed(result)
-        await deps.publisher.publish(STEP_COMPLETED, result_event(result))
+            await on_step_completed(result)  # records step.completed with the step's result
+        else:
+            await deps.publisher.publish(STEP_COMPLETED, result_event(result))
         log.info("step completed", task_id=str(deps.task_id), step=index, model=model.label)
     ordered = [results[i] for i in sorted(results) if i < len(plan.steps)]
     answer: ExecutionResult = await _run(

@@ -2,7 +2,7 @@
 measurement on a throwaway deployment of its own.
 
 Full mode takes a few minutes and writes bench/results/<UTC date>.json (with the same tables in
-<date>.md) and docs/benchmarks.png; quick mode (under a minute, the smoke test in `make test`)
+<date>.md and in docs/benchmarks.md) and docs/benchmarks.png; quick mode (under a minute, the smoke test in `make test`)
 writes bench/results/quick-<date>.json and .md. With --out everything goes to DIR instead.
 """
 
@@ -33,6 +33,10 @@ from bench.stack import PROJECT_ROOT, BenchStack
 
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 PLOT_PATH = PROJECT_ROOT / "docs" / "benchmarks.png"
+DOC_PATH = PROJECT_ROOT / "docs" / "benchmarks.md"
+# A full run replaces what stands between these two lines of docs/benchmarks.md.
+DOC_BEGIN = "<!-- bench:latest -->"
+DOC_END = "<!-- /bench:latest -->"
 
 
 def _cpu_model() -> str:
@@ -113,6 +117,18 @@ def output_paths(results: dict[str, Any], out: Path | None) -> tuple[Path, Path 
     return RESULTS_DIR / name, (None if results["mode"] == "quick" else PLOT_PATH)
 
 
+def update_doc(doc: Path, tables: str) -> bool:
+    """Put the latest tables into the doc between its markers; False if it has none."""
+    if not doc.exists():
+        return False
+    text = doc.read_text()
+    begin, end = text.find(DOC_BEGIN), text.find(DOC_END)
+    if begin < 0 or end < begin:
+        return False
+    doc.write_text(text[: begin + len(DOC_BEGIN)] + "\n" + tables + "\n" + text[end:])
+    return True
+
+
 def run_bench(*, quick: bool = False, out: Path | None = None, profile: Path | None = None) -> Path:
     """Run every measurement, print the table, write the JSON (and plot); the JSON's path."""
     results = asyncio.run(run_measurements(quick=quick, profile=profile))
@@ -121,7 +137,10 @@ def run_bench(*, quick: bool = False, out: Path | None = None, profile: Path | N
     if plot_path is not None:
         results["plot"] = str(plot(results, plot_path) or "matplotlib not installed")
     json_path.write_text(json.dumps(results, indent=2) + "\n")
-    json_path.with_suffix(".md").write_text(markdown(results) + "\n")
+    tables = markdown(results)
+    json_path.with_suffix(".md").write_text(tables + "\n")
+    if out is None and results["mode"] == "full":
+        update_doc(DOC_PATH, tables)
     print_report(results)
     print(f"results: {json_path}" + (f"; plot: {plot_path}" if plot_path else ""), flush=True)
     return json_path

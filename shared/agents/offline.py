@@ -44,27 +44,24 @@ def build_offline_model(
     settings: ModelSettings | None = None, latency: float = 0.0
 ) -> FunctionModel:
     """`latency`: seconds to wait before each answer, like a real model (demos, fault tests)."""
-    if not latency:
-        return FunctionModel(
-            offline_response,
-            stream_function=offline_stream,
-            model_name=OFFLINE_MODEL_NAME,
-            settings=settings,
-        )
 
-    async def slow_response(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-        await asyncio.sleep(latency)
+    # Async on purpose: FunctionModel runs a plain function in a worker thread, and that hop
+    # cost more CPU than the answer itself (the profile in docs/benchmarks.md).
+    async def respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if latency:
+            await asyncio.sleep(latency)
         return offline_response(messages, info)
 
-    async def slow_stream(
+    async def stream(
         messages: list[ModelMessage], info: AgentInfo
     ) -> AsyncIterator[str | DeltaToolCalls]:
-        await asyncio.sleep(latency)
+        if latency:
+            await asyncio.sleep(latency)
         async for delta in offline_stream(messages, info):
             yield delta
 
     return FunctionModel(
-        slow_response, stream_function=slow_stream, model_name=OFFLINE_MODEL_NAME, settings=settings
+        respond, stream_function=stream, model_name=OFFLINE_MODEL_NAME, settings=settings
     )
 
 

@@ -76,3 +76,19 @@ def test_quick_bench_measures_everything(tmp_path: Path) -> None:
         number_at(results, path)
     assert all(aim["value"] is not None for aim in results["aims"]), results["aims"]
     assert (tmp_path / "benchmarks.png").stat().st_size > 0
+
+
+def test_a_full_run_replaces_only_the_marked_tables_of_the_doc(tmp_path: Path) -> None:
+    from bench.run import DOC_BEGIN, DOC_END, update_doc
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"# Intro\n{DOC_BEGIN}\nold tables\n{DOC_END}\n## After\n")
+    assert update_doc(doc, "| new | tables |")
+    assert doc.read_text() == f"# Intro\n{DOC_BEGIN}\n| new | tables |\n{DOC_END}\n## After\n"
+    assert update_doc(doc, "again")
+    assert doc.read_text().count(DOC_BEGIN) == 1 and "new" not in doc.read_text()
+
+    unmarked = tmp_path / "other.md"
+    unmarked.write_text("no markers\n")
+    assert not update_doc(unmarked, "tables")
+    assert unmarked.read_text() == "no markers\n"

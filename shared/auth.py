@@ -80,6 +80,10 @@ async def issue_token(pool: asyncpg.Pool, name: str, *, revoke_others: bool = Fa
 
 async def user_for_token(pool: asyncpg.Pool, token: str) -> User | None:
     """The user a valid, unrevoked token belongs to."""
+    if not token.isascii():
+        # Never issued (tokens are ASCII), and header bytes that were not UTF-8 arrive as
+        # surrogate escapes that hashing cannot encode: a bad token, not a server error.
+        return None
     row = await pool.fetchrow(
         "SELECT u.id, u.name FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.token_hash = $1 AND t.revoked_at IS NULL",

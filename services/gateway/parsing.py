@@ -55,6 +55,8 @@ async def read_json(request: web.Request, model: type[M], *, empty_ok: bool = Fa
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as error:
             raise BadRequest(f"malformed JSON body: {error}") from None
+        except RecursionError:  # the decoder recurses once per level of nesting
+            raise BadRequest("malformed JSON body: nested too deeply") from None
     if not isinstance(data, dict):
         details = [{"field": "body", "message": "not an object"}]
         raise ValidationFailed("the body must be a JSON object", details=details)
@@ -64,6 +66,21 @@ async def read_json(request: web.Request, model: type[M], *, empty_ok: bool = Fa
         details = validation_details(error)
         fields = ", ".join(d["field"] for d in details)
         raise ValidationFailed(f"invalid field(s): {fields}", details=details) from None
+
+
+def header_text(request: web.Request, name: str) -> str | None:
+    """A header's value, refused (400) if its bytes were not UTF-8 or hold a NUL. aiohttp reads
+    such bytes as surrogate escapes, which no encoder (asyncpg, hashlib input) accepts."""
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise BadRequest(f"the {name} header must be UTF-8 text") from None
+    if "\x00" in value:
+        raise BadRequest(f"the {name} header must not contain NUL characters")
+    return value
 
 
 def path_id(request: web.Request, name: str, what: str) -> uuid.UUID:

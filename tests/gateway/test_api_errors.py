@@ -11,6 +11,7 @@ import pytest
 
 from services.gateway.app import MAX_BODY_BYTES
 from tests.fixtures.api import Api, Caller, assert_error
+from tests.gateway.raw_http import raw_request
 
 
 async def chat_path(api: Api, who: Caller, suffix: str = "") -> str:
@@ -140,3 +141,63 @@ async def test_a_wrong_method_is_405_json(
     reply = await api.request(method, path, alice)
     assert_error(reply, 405, "method_not_allowed")
     assert set(reply.headers["Allow"].split(",")) - {"HEAD"} == allowed
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b'{"title": ' + b'{"a": ' * 50_000])
+async def test_json_nested_too_deeply_is_400(api: Api, raw: bytes) -> None:
+    alice = await api.user("alice")
+    headers = {"Content-Type": "application/json"}
+    reply = await api.request("POST", "/v1/chats", alice, data=raw, headers=headers)
+    assert_error(reply, 400, "bad_request")
+    assert await api.pool.fetchval("SELECT count(*) FROM chats") == 0
+
+
+# aiohttp reads header bytes that are not UTF-8 as surrogate escapes, which no encoder takes.
+NOT_UTF8 = b"\xff\xfe"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/me"), ("POST", "/v1/chats"), ("POST", "/v1/ws-tickets"), ("GET", "/v1/ws")],
+)
+async def test_an_authorization_header_that_is_not_utf8_is_401(
+    api: Api, method: str, path: str
+) -> None:
+    await api.user("alice")
+    headers = [("Authorization", b"Bearer jv_" + NOT_UTF8)]
+    if path == "/v1/ws":
+        headers += [
+            ("Upgrade", b"websocket"),
+            ("Connection", b"Upgrade"),
+            ("Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+            ("Sec-WebSocket-Version", b"13"),
+        ]
+    assert_error(await raw_request(api, method, path, headers), 401, "unauthorized")
+
+
+async def test_an_idempotency_key_that_is_not_utf8_is_400(api: Api) -> None:
+    alice = await api.user("alice")
+    path = await chat_path(api, alice, "/messages")
+    headers = [
+        ("Authorization", f"Bearer {alice.token}".encode()),
+        ("Content-Type", b"application/json"),
+        ("Idempotency-Key", b"key-" + NOT_UTF8),
+    ]
+    reply = await raw_request(api, "POST", path, headers, b'{"content": "hi"}')
+    assert_error(reply, 400, "bad_request")
+    assert await api.pool.fetchval("SELECT count(*) FROM tasks") == 0
+
+
+async def test_other_headers_that_are_not_utf8_are_refused_cleanly(api: Api) -> None:
+    alice = await api.user("alice")
+    chat = await api.create_chat(alice)
+    task = await api.post_message(alice, chat["id"])
+    auth = ("Authorization", f"Bearer {alice.token}".encode())
+    stream = f"/v1/tasks/{task['task_id']}/stream"
+    reply = await raw_request(api, "GET", stream, [auth, ("Last-Event-ID", NOT_UTF8)])
+    assert_error(reply, 422, "validation_failed")
+    origin = ("Origin", b"http://" + NOT_UTF8)
+    assert_error(await raw_request(api, "GET", "/v1/ws", [auth, origin]), 403, "forbidden")
+    # Headers the gateway does not read are simply ignored.
+    reply = await raw_request(api, "GET", "/v1/me", [auth, ("X-Anything", NOT_UTF8)])
+    assert reply.status == 200, reply.text

@@ -15,6 +15,7 @@ from services.gateway.parsing import (
     NO_NUL_SCHEMA,
     NOT_BLANK_SCHEMA,
     check_text,
+    header_text,
     path_id,
     query_int,
     read_json,
@@ -160,7 +161,7 @@ async def delete_chat(request: web.Request) -> web.Response:
 @routes.post("/v1/chats/{chat_id}/messages")
 async def post_message(request: web.Request) -> web.Response:
     chat_id = path_id(request, "chat_id", "chat")
-    key = request.headers.get("Idempotency-Key")
+    key = header_text(request, "Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 255:
         raise BadRequest("Idempotency-Key must be 1 to 255 characters")
     body = await read_json(request, NewMessage)

@@ -132,6 +132,40 @@ async def test_an_upload_without_parts_is_400(api: Api) -> None:
     assert_error(reply, 400, "bad_request")
 
 
+FILE_PART = b'Content-Disposition: form-data; name="file"; filename="a.txt"'
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        # A transfer encoding aiohttp does not know: it raises RuntimeError reading the part.
+        # (A part's Content-Encoding is ignored, as RFC 7578 says form data has none.)
+        [FILE_PART + b"\r\nContent-Transfer-Encoding: x-foo\r\n\r\ntext"],
+        # A form's default charset (RFC 7578 4.6) longer than any charset's name.
+        [
+            b'Content-Disposition: form-data; name="_charset_"\r\n\r\n' + b"x" * 40,
+            FILE_PART + b"\r\n\r\ntext",
+        ],
+        [
+            b'Content-Disposition: form-data; name="_charset_"\r\n\r\n\xff\xfe',
+            FILE_PART + b"\r\n\r\ntext",
+        ],
+    ],
+)
+async def test_a_malformed_multipart_body_is_400(api: Api, parts: list[bytes]) -> None:
+    alice = await api.user("alice")
+    body = b"".join(b"--b0undary\r\n" + part + b"\r\n" for part in parts) + b"--b0undary--\r\n"
+    reply = await api.request(
+        "POST",
+        "/v1/documents",
+        alice,
+        data=body,
+        headers={"Content-Type": "multipart/form-data; boundary=b0undary"},
+    )
+    assert_error(reply, 400, "bad_request")
+    assert await api.pool.fetchval("SELECT count(*) FROM documents") == 0
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

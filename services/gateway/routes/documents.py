@@ -100,7 +100,9 @@ async def add_document(request: web.Request) -> web.Response:
     if request.content_type.startswith("multipart/"):
         try:
             doc = await _from_upload(request)
-        except (HttpProcessingError, ValueError) as error:
+        # aiohttp raises RuntimeError for a part it cannot decode (an unknown
+        # Content-Transfer-Encoding, a `_charset_` part too long to be a charset's name).
+        except (HttpProcessingError, ValueError, RuntimeError) as error:
             raise BadRequest(f"malformed multipart body: {error}") from None
     else:
         doc = await read_json(request, NewDocument)

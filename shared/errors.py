@@ -58,6 +58,13 @@ class PayloadTooLarge(JarvisError):
     status = 413
 
 
+class ServiceUnavailable(JarvisError):
+    """PostgreSQL or Redis does not answer: the request may succeed if tried again."""
+
+    code = "unavailable"
+    status = 503
+
+
 class RateLimited(JarvisError):
     code = "rate_limited"
     status = 429

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from services.gateway.keys import DB, USER
 from shared.auth import user_for_token
-from shared.errors import JarvisError, RateLimited, Unauthorized
+from shared.errors import JarvisError, RateLimited, ServiceUnavailable, Unauthorized
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -28,7 +30,27 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_failed",
     429: "rate_limited",
+    503: "unavailable",
 }
+
+# What asyncpg raises when PostgreSQL goes away, refuses connections, or is starting up.
+_POSTGRES_DOWN = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def as_unavailable(error: BaseException) -> ServiceUnavailable | None:
+    """An outage of PostgreSQL or Redis, as the 503 it is; None for any other error.
+    A dependency that does not answer is not a bug in the gateway: clients should retry."""
+    if isinstance(error, RedisError):
+        return ServiceUnavailable("Redis is unavailable; try again shortly")
+    if isinstance(error, _POSTGRES_DOWN):
+        return ServiceUnavailable("PostgreSQL is unavailable; try again shortly")
+    if isinstance(error, OSError):  # a refused or dropped connection to either of them
+        return ServiceUnavailable("a service the gateway needs is unreachable; try again shortly")
+    return None
 
 
 def error_response(status: int, code: str, message: str, details: object = None) -> web.Response:
@@ -54,7 +76,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if error.status == 405 and "Allow" in error.headers:
             response.headers["Allow"] = error.headers["Allow"]
         return response
-    except Exception:
+    except Exception as error:
+        if (unavailable := as_unavailable(error)) is not None:
+            reason = f"{type(error).__name__}: {error}"
+            log.warning("dependency unavailable", path=request.path, error=reason)
+            return web.json_response(unavailable.to_json(), status=unavailable.status)
         log.exception("unhandled error", method=request.method, path=request.path)
         return error_response(500, "internal", "internal error")
 

@@ -29,6 +29,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from services.gateway.hub import CatchUp, Notice, Subscriber
 from services.gateway.keys import DB, HUB, KEYS, METRICS, REDIS, SETTINGS, USER
+from services.gateway.middleware import as_unavailable
 from services.gateway.routes.tasks import MAX_SEQ
 from services.gateway.tickets import issue_ticket, redeem_ticket
 from shared.auth import user_for_token
@@ -139,6 +140,11 @@ class Session:
             self.subscriber.offer(Notice(_error(ValidationFailed("malformed JSON"))))
         except JarvisError as error:
             self.subscriber.offer(Notice(_error(error)))
+        except Exception as error:
+            # PostgreSQL or Redis went away mid-session: say so; the socket stays open.
+            if (unavailable := as_unavailable(error)) is None:
+                raise
+            self.subscriber.offer(Notice(_error(unavailable)))
 
     async def subscribe(self, message: dict[str, Any]) -> None:
         hub, keys, pool = self.app[HUB], self.app[KEYS], self.app[DB]

@@ -1,5 +1,6 @@
 """GET /metrics (Prometheus): requests by route and status, latency, open WebSockets, tasks by
-status and queue depth (the last two read when scraped)."""
+status and queue depth (the last two read when scraped; while PostgreSQL or Redis is down,
+their last values)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from redis.exceptions import RedisError
 
 from services.gateway.keys import DB, KEYS, METRICS, REDIS
+from services.gateway.middleware import as_unavailable
+from shared.tasks import TaskStatus
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 routes = web.RouteTableDef()
@@ -44,9 +47,18 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def metrics_endpoint(request: web.Request) -> web.Response:
     app = request.app
     metrics = app[METRICS]
-    rows = await app[DB].fetch("SELECT status, count(*) AS n FROM tasks GROUP BY status")
-    for row in rows:
-        metrics.tasks.labels(row["status"]).set(row["n"])
+    try:
+        rows = await app[DB].fetch("SELECT status, count(*) AS n FROM tasks GROUP BY status")
+    except Exception as error:
+        if as_unavailable(error) is None:
+            raise
+        rows = None  # PostgreSQL down: keep the last counts, and still serve the rest
+    if rows is not None:
+        # Every status, not only those with rows: one whose tasks are all gone reads 0, not the
+        # count it had when last seen.
+        counts = {status.value: 0 for status in TaskStatus} | {r["status"]: r["n"] for r in rows}
+        for status, count in counts.items():
+            metrics.tasks.labels(status).set(count)
     keys = app[KEYS]
     for queue in (keys.planner_queue, keys.executor_queue):
         # Redis down: keep the last value; /readyz says why.

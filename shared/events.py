@@ -87,14 +87,19 @@ def parse_event_id(value: str) -> tuple[uuid.UUID, int]:
 def dedupe_key(type: str, data: dict[str, Any], attempt: int) -> str | None:
     """The fact an event records, so that a re-run job does not record it again.
 
-    Step events are once per step; tool calls once per call id; retries once per attempt.
-    Progress notes carry their tool call id when they come from `mark_progress`.
+    Step events are once per step; tool calls once per tool call id (a re-run step makes new
+    calls, with new ids: those are new facts); progress notes once per step and ordinal within
+    the step's run (`note`, from `mark_progress`), so a re-run step's notes, whatever their
+    words, are the ones already shown; retries once per attempt. Other events have no key.
     """
     if type in _ONCE_PER_TASK:
         return type
     if type.startswith("step."):
         return f"{type}:{data.get('step')}"
-    if type.startswith("tool_call.") or type == "progress":
+    if type == "progress":
+        note = data.get("note")
+        return f"{type}:{data.get('step')}:{note}" if note is not None else None
+    if type.startswith("tool_call."):
         call_id = data.get("tool_call_id")
         return f"{type}:{data.get('step')}:{call_id}" if call_id else None
     if type == "task.retrying":

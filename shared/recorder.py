@@ -20,7 +20,15 @@ from shared.event_log import append_event, record_event
 from shared.event_stream import publish_events
 from shared.events import TaskEvent
 from shared.redis_keys import RedisKeys
-from shared.tasks import FINAL_EVENT, StopReason, TaskStatus, load_task, mark_final
+from shared.tasks import (
+    FINAL_EVENT,
+    StopReason,
+    TaskStatus,
+    completed_step_indexes,
+    end_unfinished_steps,
+    load_task,
+    mark_final,
+)
 
 
 @dataclass
@@ -80,12 +88,26 @@ class TaskRecorder:
         error: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
     ) -> bool:
-        """End the task: the assistant's reply (if any), the final status and the final event,
-        together. False, and nothing written, if the task had already ended."""
+        """End the task: the assistant's reply (if any), the final status, the steps' end and
+        the final event, together. False, and nothing written, if the task had already ended.
+
+        A task being cancelled does not succeed: a cancel recorded while the answer was being
+        written asked first, so the task ends cancelled (without the answer).
+        """
         async with self.transaction() as tx:
             task = await load_task(tx.conn, self.task_id, for_update=True)
             if task is None or task.status.final:
                 return False
+            if task.status is TaskStatus.CANCELLING and status is TaskStatus.SUCCEEDED:
+                status, stop_reason, reply, result = (
+                    TaskStatus.CANCELLED,
+                    StopReason.USER_CANCELLED,
+                    None,
+                    None,
+                )
+            if status is TaskStatus.CANCELLED:
+                steps = await completed_step_indexes(tx.conn, task.id)
+                details = {"completed_steps": steps} | (details or {})
             if reply:
                 message_id = await store_assistant_message(tx.conn, task.chat_id, task.id, reply)
                 await tx.event(
@@ -93,6 +115,8 @@ class TaskRecorder:
                     {"message_id": str(message_id), "role": "assistant", "content": reply},
                 )
             await mark_final(tx.conn, task.id, status, stop_reason, result=result, error=error)
+            if status is not TaskStatus.SUCCEEDED:
+                await end_unfinished_steps(tx.conn, task.id, status)
             await tx.event(
                 FINAL_EVENT[status],
                 {"status": status.value, "stop_reason": stop_reason.value, "error": error}

@@ -8,6 +8,9 @@ around the stage's own work that makes at-least-once delivery safe:
 - transient model errors are retried with exponential backoff and jitter;
 - a budget running out ends the task failed with budget_exceeded, naming the budget;
 - an abort (cancel) interrupts the work, which then ends the task as cancelled;
+- PostgreSQL or Redis out of reach hands the job back to arq for a later try;
+- a task that ended while the job ran (the deadline sweep, a cancel) stops the job: nothing more
+  can be recorded about it (shared/event_log.py refuses it);
 - anything else ends the task failed with stop_reason error.
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import redis.exceptions
 from arq import Retry
 from pydantic_ai.exceptions import (
     ModelConnectionError,
@@ -30,6 +34,7 @@ from pydantic_ai.exceptions import (
 )
 
 from shared.agents.budgets import BudgetExceeded
+from shared.event_log import TaskEnded
 from shared.logging import get_logger
 from shared.recorder import TaskRecorder
 from shared.tasks import StopReason, Task, TaskStatus, load_task
@@ -51,6 +56,9 @@ DATABASE_DOWN = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
 )
+# Redis went away (e.g. while the plan is handed to the executor's queue): the same. The events
+# themselves are safe: PostgreSQL has them, and streaming them never raises.
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 BACKOFF_BASE = 1.0
 BACKOFF_MAX = 30.0
 
@@ -67,20 +75,8 @@ def backoff_delay(attempt: int) -> float:
     return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
-async def completed_step_indexes(recorder: TaskRecorder) -> list[int]:
-    rows = await recorder.pool.fetch(
-        "SELECT step_index FROM task_steps WHERE task_id = $1 AND status = 'completed'"
-        " ORDER BY step_index",
-        recorder.task_id,
-    )
-    return [row["step_index"] for row in rows]
-
-
 async def end_cancelled(recorder: TaskRecorder) -> None:
-    steps = await completed_step_indexes(recorder)
-    await recorder.finish(
-        TaskStatus.CANCELLED, StopReason.USER_CANCELLED, details={"completed_steps": steps}
-    )
+    await recorder.finish(TaskStatus.CANCELLED, StopReason.USER_CANCELLED)
 
 
 async def run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageWork) -> str:
@@ -88,7 +84,12 @@ async def run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageWo
     # The lease from the very start of the run: arq's own in-progress key lasts the whole job
     # timeout, so a worker that died before taking the lease would hold the task that long.
     async with job_lease(ctx["deps"].redis, ctx["job_id"]):
-        return await _run_stage(ctx, task_id, stage, work)
+        try:
+            return await _run_stage(ctx, task_id, stage, work)
+        except TaskEnded:
+            # Outside _run_stage: its error handlers record events too, and may meet this.
+            log.info("task ended while its job ran; job stopped", task_id=task_id, stage=stage)
+            return "task already ended"
 
 
 async def _run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageWork) -> str:
@@ -96,25 +97,28 @@ async def _run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageW
     attempt: int = ctx["job_try"]
     max_tries = deps.settings.max_job_tries
     recorder = TaskRecorder(deps.pool, deps.redis, deps.keys, uuid.UUID(task_id), attempt)
-    task = await load_task(deps.pool, recorder.task_id)
-    if task is None or task.status.final:
-        return "nothing to do"
-    if task.status is TaskStatus.CANCELLING:
-        await end_cancelled(recorder)
-        return "cancelled"
-    if attempt > max_tries:
-        await recorder.finish(
-            TaskStatus.FAILED,
-            StopReason.MAX_RETRIES,
-            error={"code": "max_retries", "message": f"{stage} failed {max_tries} times"},
-        )
-        return "max retries"
-    if attempt > 1:
-        await recorder.record("task.retrying", {"stage": stage, "attempt": attempt})
-    log.info("stage started", task_id=task_id, stage=stage, attempt=attempt)
     try:
+        # Inside the try: PostgreSQL out of reach at the job's start is retried like later.
+        task = await load_task(deps.pool, recorder.task_id)
+        if task is None or task.status.final:
+            return "nothing to do"
+        if task.status is TaskStatus.CANCELLING:
+            await end_cancelled(recorder)
+            return "cancelled"
+        if attempt > max_tries:
+            await recorder.finish(
+                TaskStatus.FAILED,
+                StopReason.MAX_RETRIES,
+                error={"code": "max_retries", "message": f"{stage} failed {max_tries} times"},
+            )
+            return "max retries"
+        if attempt > 1:
+            await recorder.record("task.retrying", {"stage": stage, "attempt": attempt})
+        log.info("stage started", task_id=task_id, stage=stage, attempt=attempt)
         await work(task, recorder, deps)
         return "done"
+    except TaskEnded:
+        raise  # not a failure of the work: run_stage stops the job
     except TaskCancelled:
         await end_cancelled(recorder)
         return "cancelled"
@@ -149,11 +153,13 @@ async def _run_stage(ctx: dict[str, Any], task_id: str, stage: str, work: StageW
             {"stage": stage, "attempt": attempt + 1, "reason": str(error)[:500], "delay": delay},
         )
         raise Retry(defer=delay) from error
-    except DATABASE_DOWN as error:
-        # Nothing can be recorded now: arq runs the job again after a backoff (a try, like any
-        # other), and the re-run resumes from what was recorded. If PostgreSQL stays away
-        # longer, the dispatcher puts the task back on its queue once it returns.
-        log.warning("database unreachable; handing the job back", task_id=task_id, error=str(error))
+    except (*DATABASE_DOWN, *REDIS_DOWN) as error:
+        # Nothing can be recorded (or handed on) now: arq runs the job again after a backoff (a
+        # try, like any other), and the re-run resumes from what was recorded. If PostgreSQL or
+        # Redis stays away longer, the dispatcher puts the task back on its queue.
+        log.warning(
+            "database or Redis unreachable; handing the job back", task_id=task_id, error=str(error)
+        )
         raise Retry(defer=backoff_delay(attempt)) from error
     except Exception as error:
         log.exception("stage failed", task_id=task_id, stage=stage)

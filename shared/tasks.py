@@ -132,13 +132,15 @@ async def mark_final(
     result: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
 ) -> bool:
-    """Move an unfinished task to a final status; False if it already was final."""
+    """Move an unfinished task to a final status; False if it already was final, or if it is
+    being cancelled and `status` is succeeded (a cancelled task never succeeds)."""
     assert status.final
     row = await conn.fetchrow(
         """
         UPDATE tasks SET status = $2, stop_reason = $3, result = coalesce($4, result),
             error = $5, finished_at = now(), updated_at = now()
-        WHERE id = $1 AND status IN ('queued', 'running', 'cancelling')
+        WHERE id = $1 AND (status IN ('queued', 'running')
+            OR (status = 'cancelling' AND $2 <> 'succeeded'))
         RETURNING id
         """,
         task_id,
@@ -162,4 +164,32 @@ async def record_usage(
         task_id,
         usage,
         model,
+    )
+
+
+async def completed_step_indexes(
+    conn: asyncpg.Connection | asyncpg.Pool, task_id: uuid.UUID
+) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT step_index FROM task_steps WHERE task_id = $1 AND status = 'completed'"
+        " ORDER BY step_index",
+        task_id,
+    )
+    return [row["step_index"] for row in rows]
+
+
+async def end_unfinished_steps(
+    conn: asyncpg.Connection, task_id: uuid.UUID, status: TaskStatus
+) -> None:
+    """A task that ended without succeeding: the step in flight failed or was cancelled with it,
+    the steps not started are skipped. Without this they would show running/pending forever."""
+    in_flight = "cancelled" if status is TaskStatus.CANCELLED else "failed"
+    await conn.execute(
+        """
+        UPDATE task_steps SET status = CASE status WHEN 'running' THEN $2 ELSE 'skipped' END,
+            finished_at = CASE status WHEN 'running' THEN now() END
+        WHERE task_id = $1 AND status IN ('pending', 'running')
+        """,
+        task_id,
+        in_flight,
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 from services.executor.agents.execution import ExecutionDeps, execute_plan, result_event
 from services.executor.tools.providers import build_search_provider
+from shared.agents.budgets import TaskBudget, usage_to_dict
 from shared.agents.types import Source, StepResult, TaskPlan
 from shared.recorder import TaskRecorder
 from shared.stage import TaskCancelled, run_stage
@@ -37,9 +38,10 @@ async def completed_steps(recorder: TaskRecorder) -> dict[int, StepResult]:
     }
 
 
-def step_hooks(recorder: TaskRecorder) -> tuple[Any, Any]:
+def step_hooks(recorder: TaskRecorder, budget: TaskBudget, model: str) -> tuple[Any, Any]:
     """before_step: stop if the task is being cancelled, else mark the step running;
-    on_step_completed: store the step's result before the next step starts."""
+    on_step_completed: store the step's result, and the task's usage so far, before the next
+    step starts."""
 
     async def before_step(index: int) -> None:
         # The status check and the step's mark in one statement: no row, no longer running.
@@ -60,10 +62,15 @@ def step_hooks(recorder: TaskRecorder) -> tuple[Any, Any]:
 
     async def on_step_completed(result: StepResult) -> None:
         # The step's row and its step.completed event together: a re-run skips a stored step,
-        # so an event left for later would be lost with a worker dying in between.
+        # so an event left for later would be lost with a worker dying in between. The usage
+        # goes in the same statement: a re-run after a SIGKILL continues from it, so the
+        # budgets hold across runs (saving it only at the end of the stage would lose it).
         async with recorder.transaction() as tx:
             await tx.conn.execute(
                 """
+                WITH usage AS (
+                    UPDATE tasks SET usage = $5, model = $6 WHERE id = $1
+                )
                 UPDATE task_steps SET status = 'completed', output = $3, sources = $4,
                     finished_at = now()
                 WHERE task_id = $1 AND step_index = $2
@@ -72,6 +79,8 @@ def step_hooks(recorder: TaskRecorder) -> tuple[Any, Any]:
                 result.index,
                 result.output,
                 [source.model_dump() for source in result.sources],
+                usage_to_dict(budget.usage),
+                model,
             )
             await tx.event("step.completed", result_event(result))
 
@@ -85,13 +94,13 @@ async def _execute(task: Task, recorder: TaskRecorder, deps: WorkerDeps) -> None
     async with recorder.transaction() as tx:
         running = await mark_running(tx.conn, task.id, Phase.EXECUTING, recorder.attempt)
         if running is None:
-            return
+            raise TaskCancelled  # or ended meanwhile: then nothing is written
         await tx.event("task.started", {"steps": len(plan.steps)})
     message = await user_message(deps, task)
     history = await conversation(deps, task)
     budget = task_budget(deps, running)
     model = deps.models["execution"]
-    before_step, on_step_completed = step_hooks(recorder)
+    before_step, on_step_completed = step_hooks(recorder, budget, model.label)
     search = build_search_provider(deps.settings, deps.pool)
     try:
         result = await execute_plan(

@@ -5,20 +5,20 @@ only at tasks nothing has touched for a while:
 - a task with no live arq job is put back on the queue of its stage (arq's job-id de-duplication
   makes this safe), e.g. one posted while Redis was down;
 - a `cancelling` task whose job is gone is ended as cancelled;
-- a task past its deadline is ended as failed.
+- a task past its deadline is ended as failed, and its job is aborted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 
 import asyncpg
 from arq import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
 
+from services.gateway.cancellation import abort_job
 from shared.logging import get_logger
 from shared.queues import enqueue_execution, enqueue_plan
 from shared.recorder import TaskRecorder
@@ -37,15 +37,6 @@ async def job_alive(arq: ArqRedis, job_id: str) -> bool:
     return bool(await arq.exists(job_key_prefix + job_id, in_progress_key_prefix + job_id))
 
 
-async def completed_steps(pool: asyncpg.Pool, task_id: uuid.UUID) -> list[int]:
-    rows = await pool.fetch(
-        "SELECT step_index FROM task_steps WHERE task_id = $1 AND status = 'completed'"
-        " ORDER BY step_index",
-        task_id,
-    )
-    return [row["step_index"] for row in rows]
-
-
 async def _settle(
     row: asyncpg.Record, pool: asyncpg.Pool, redis: ArqRedis, keys: RedisKeys
 ) -> str | None:
@@ -58,15 +49,16 @@ async def _settle(
             StopReason.ERROR,
             error={"code": "deadline_exceeded", "message": "the task ran past its deadline"},
         )
+        if done:
+            # Stop the job still working on it; it could record nothing more anyway (the event
+            # log refuses events after the final one), but it would go on using the model.
+            await abort_job(redis, task_id, row["phase"])
         return "failed_deadline" if done else None
     job_id = execute_job_id(task_id) if executing else plan_job_id(task_id)
     if await job_alive(redis, job_id):
         return None
     if row["status"] == TaskStatus.CANCELLING.value:
-        steps = await completed_steps(pool, task_id)
-        done = await recorder.finish(
-            TaskStatus.CANCELLED, StopReason.USER_CANCELLED, details={"completed_steps": steps}
-        )
+        done = await recorder.finish(TaskStatus.CANCELLED, StopReason.USER_CANCELLED)
         return "cancelled" if done else None
     if executing and row["plan"] is not None:
         await enqueue_execution(redis, keys, task_id, row["plan"])

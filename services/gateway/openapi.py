@@ -83,7 +83,7 @@ class PlanStepState(BaseModel):
     action: str
     tool: str | None
     expected_output: str
-    status: Literal["pending", "running", "completed", "failed", "skipped"]
+    status: Literal["pending", "running", "completed", "failed", "skipped", "cancelled"]
     output: str | None
 
 

@@ -14,7 +14,7 @@ from services.planner.agents.planning import plan_task as make_plan
 from shared.agents.types import TaskPlan, Triage
 from shared.queues import enqueue_execution
 from shared.recorder import TaskRecorder
-from shared.stage import run_stage
+from shared.stage import TaskCancelled, run_stage
 from shared.task_context import conversation, save_usage, task_budget, user_message
 from shared.tasks import Phase, StopReason, Task, TaskStatus, mark_running
 from shared.worker_deps import WorkerDeps
@@ -35,7 +35,7 @@ async def _plan(task: Task, recorder: TaskRecorder, deps: WorkerDeps) -> None:
         return
     running = await mark_running(deps.pool, task.id, Phase.TRIAGE, recorder.attempt)
     if running is None:
-        return  # cancelled or ended meanwhile
+        raise TaskCancelled  # being cancelled (or ended) meanwhile
     task = running
     message = await user_message(deps, task)
     history = await conversation(deps, task)
@@ -62,7 +62,8 @@ async def _plan(task: Task, recorder: TaskRecorder, deps: WorkerDeps) -> None:
         )
         return
 
-    await mark_running(deps.pool, task.id, Phase.PLANNING, recorder.attempt)
+    if await mark_running(deps.pool, task.id, Phase.PLANNING, recorder.attempt) is None:
+        raise TaskCancelled  # cancelled during triage: no plan is asked for
     model = deps.models["planning"]
     try:
         plan = await make_plan(

@@ -9,9 +9,10 @@ run, and is resumable: steps already completed (their StepResult recorded by the
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +38,7 @@ from shared.agents.publisher import (
     EventPublisher,
 )
 from shared.agents.types import ExecutionResult, StepReport, StepResult, TaskPlan
+from shared.event_log import TaskEnded
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -55,6 +57,9 @@ class ExecutionDeps:
     search_max_results: int = 5
     search_timeout: float = 10.0
     step: int | None = None  # the step being carried out; None while writing the answer
+    # Numbers this run's mark_progress calls 0, 1, 2...: with the step, the note's dedupe key,
+    # so a step run again (after a SIGKILL) does not show its notes twice. New for each run.
+    progress_notes: Iterator[int] = field(default_factory=itertools.count)
 
 
 execution_agent: Agent[ExecutionDeps, StepReport] = Agent(
@@ -98,7 +103,8 @@ async def mark_progress(ctx: RunContext[ExecutionDeps], message: str) -> str:
     Args:
         message: One short sentence.
     """
-    return await progress.mark_progress(ctx.deps.publisher, ctx.deps.step, message)
+    note = next(ctx.deps.progress_notes)
+    return await progress.mark_progress(ctx.deps.publisher, ctx.deps.step, note, message)
 
 
 def _capped(value: Any) -> Any:
@@ -199,12 +205,14 @@ async def execute_plan(
         try:
             report: StepReport = await _run(
                 step_prompt(message, plan, index, earlier),
-                deps=dataclasses.replace(deps, step=index),
+                deps=dataclasses.replace(deps, step=index, progress_notes=itertools.count()),
                 model=model,
                 budget=budget,
                 history=history,
                 output_type=StepReport,
             )
+        except TaskEnded:
+            raise  # ended from outside (deadline, cancel): nothing more can be recorded
         except Exception as error:
             data = {"step": index, "title": step.title, "error": _capped(str(error))}
             await deps.publisher.publish(STEP_FAILED, data)
@@ -221,7 +229,7 @@ async def execute_plan(
     ordered = [results[i] for i in sorted(results) if i < len(plan.steps)]
     answer: ExecutionResult = await _run(
         answer_prompt(message, plan, ordered),
-        deps=dataclasses.replace(deps, step=None),
+        deps=dataclasses.replace(deps, step=None, progress_notes=itertools.count()),
         model=model,
         budget=budget,
         history=history,

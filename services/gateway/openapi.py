@@ -208,6 +208,16 @@ _ERRORS = {
     413: "Request body too large",
     422: "A field or parameter is invalid; details name it",
     429: "Too many requests for this token; see Retry-After",
+    503: "PostgreSQL or Redis is unavailable; try again shortly",
+}
+
+# Every 429 says when to try again.
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds until the token's count starts again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
 }
 
 
@@ -269,12 +279,14 @@ def _operation(
     public: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    statuses = set(errors) | ({401, 429} if not public else set())
+    statuses = set(errors) | ({401, 429, 503} if not public else set())
     if body is not None:
         statuses |= {400, 413, 422}
     responses: dict[str, Any] = {str(ok[0]): ok[1]}
     for status in sorted(statuses):
         responses[str(status)] = _json(ErrorBody, _ERRORS[status])
+    if 429 in statuses:
+        responses["429"]["headers"] = _RETRY_AFTER
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if params:
         op["parameters"] = params
@@ -286,6 +298,55 @@ def _operation(
     if public:
         op["security"] = []
     return op | (extra or {})
+
+
+def _websocket() -> dict[str, Any]:
+    """GET /v1/ws: not a request and response but an upgrade to a WebSocket; the frames it
+    carries are described in the README ("Events and the live feed") and routes/ws.py."""
+
+    def header(name: str, schema: dict[str, Any], text: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "header",
+            "required": True,
+            "description": text,
+            "schema": schema,
+        }
+
+    return {
+        "summary": "The live feed: a WebSocket of task events (JSON text frames)",
+        "description": "Authenticate with `Authorization: Bearer <token>`, or from a browser"
+        " with `?ticket=` from POST /v1/ws-tickets; a browser's Origin must be the gateway's"
+        " own or in JARVIS_ALLOWED_ORIGINS. Then send `subscribe`, `unsubscribe` and `ping`"
+        " frames; the server sends `event`, `subscribed`, `unsubscribed`, `pong` and `error`"
+        " frames. Close codes: 4008 too slow to keep up, 1001 the gateway is stopping, 1009 a"
+        " frame over 64 KiB.",
+        "security": [{"bearer": []}, {"ticket": []}],
+        "parameters": [
+            header("Upgrade", {"type": "string", "enum": ["websocket"]}, "The upgrade asked for"),
+            header(
+                "Connection",
+                {"type": "string", "pattern": "[Uu][Pp][Gg][Rr][Aa][Dd][Ee]"},
+                "Names Upgrade (browsers may add keep-alive)",
+            ),
+            header(
+                "Sec-WebSocket-Key",
+                {"type": "string", "pattern": "^[A-Za-z0-9+/]{22}==$"},
+                "16 random bytes in base64 (RFC 6455)",
+            ),
+            header("Sec-WebSocket-Version", {"type": "string", "enum": ["13"]}, "RFC 6455"),
+        ],
+        "responses": {
+            "101": {"description": "Switching protocols: the socket is open"},
+            "400": _json(ErrorBody, "Not a WebSocket handshake"),
+            "401": _json(
+                ErrorBody,
+                "Missing, invalid or revoked token; or an unknown, used or expired ticket",
+            ),
+            "403": _json(ErrorBody, "The page's Origin is not allowed"),
+            "503": _json(ErrorBody, _ERRORS[503]),
+        },
+    }
 
 
 def build_openapi() -> dict[str, Any]:
@@ -472,6 +533,21 @@ def build_openapi() -> dict[str, Any]:
                 (201, _json(Ticket, "The ticket")),
             )
         },
+        "/v1/ws": {"get": _websocket()},
+        "/metrics": {
+            "get": _operation(
+                "Prometheus metrics: requests by route and status, latency, open WebSockets,"
+                " tasks by status, queue depth",
+                (
+                    200,
+                    {
+                        "description": "Prometheus text exposition format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                ),
+                public=True,
+            )
+        },
         "/v1/documents": {
             "post": _operation(
                 "Add a document to the knowledge base (JSON, or a multipart file upload)",
@@ -532,7 +608,11 @@ def build_openapi() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                # Only for GET /v1/ws: a browser cannot set a WebSocket's Authorization header.
+                "ticket": {"type": "apiKey", "in": "query", "name": "ticket"},
+            },
         },
         "security": [{"bearer": []}],
     }

@@ -11,7 +11,9 @@ import asyncpg
 import pytest
 
 from shared.db import create_pool
-from shared.event_log import append_event, read_events_after
+from shared.event_log import TaskEnded, append_event, read_events_after, record_event
+from shared.tasks import StopReason, TaskStatus, mark_final
+from tests.fixtures.polling import async_wait_for
 
 
 @pytest.fixture
@@ -107,3 +109,67 @@ async def test_a_second_final_event_is_refused(pool: asyncpg.Pool, task_id: uuid
     # The same final fact again is simply the recorded one.
     event, new = await append(pool, task_id, "task.succeeded", {"status": "succeeded"})
     assert not new and event.seq == 1
+
+
+async def test_nothing_is_recorded_after_the_final_event(
+    pool: asyncpg.Pool, task_id: uuid.UUID
+) -> None:
+    """A job still running when its task ended elsewhere (the deadline sweep) can add nothing:
+    only the final event may follow the final status, and nothing may follow it."""
+    await append(pool, task_id, "task.created", {}, attempt=0)
+    await append(pool, task_id, "step.started", {"step": 0})
+    async with pool.acquire() as conn, conn.transaction():
+        assert await mark_final(conn, task_id, TaskStatus.FAILED, StopReason.ERROR)
+        final, new = await append_event(conn, task_id, "task.failed", {"status": "failed"})
+        assert new and final.seq == 3
+
+    late = [
+        ("progress", {"step": 0, "note": 1, "message": "still here"}),
+        ("step.completed", {"step": 0}),
+        ("tool_call.started", {"step": 0, "tool_call_id": "c1"}),
+        ("message.created", {"content": "an answer"}),
+    ]
+    for type, data in late:
+        with pytest.raises(TaskEnded):
+            await record_event(pool, task_id, type, data, attempt=1)
+        with pytest.raises(TaskEnded):
+            await append(pool, task_id, type, data)
+    assert await last_seq(pool, task_id) == 3
+    assert [e.type for e in await read_events_after(pool, task_id, 0)][-1] == "task.failed"
+    # A fact recorded before the end is still simply the recorded one.
+    again, new = await append(pool, task_id, "step.started", {"step": 0}, attempt=2)
+    assert not new and again.seq == 2
+    # An unknown task is another matter.
+    with pytest.raises(LookupError):
+        await record_event(pool, uuid.uuid4(), "progress", {"message": "x"})
+
+
+async def test_an_event_racing_the_end_is_refused_or_comes_before_it(
+    pool: asyncpg.Pool, task_id: uuid.UUID
+) -> None:
+    """Writers blocked on the task row while it is being ended see the final status."""
+    await append(pool, task_id, "task.created", {}, attempt=0)
+
+    async def late_note(i: int) -> bool:
+        try:
+            await record_event(pool, task_id, "progress", {"step": 0, "note": i, "message": "x"})
+        except TaskEnded:
+            return False
+        return True
+
+    async with pool.acquire() as conn, conn.transaction():
+        await mark_final(conn, task_id, TaskStatus.CANCELLED, StopReason.USER_CANCELLED)
+        writers = [asyncio.create_task(late_note(i)) for i in range(5)]
+
+        async def all_waiting() -> bool:
+            waiting = await pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND query LIKE '%WITH next AS%'"
+            )
+            return waiting == 5
+
+        await async_wait_for(all_waiting, within=10, what="the writers to wait for the row")
+        await append_event(conn, task_id, "task.cancelled", {"status": "cancelled"})
+    assert await asyncio.gather(*writers) == [False] * 5
+    events = await read_events_after(pool, task_id, 0)
+    assert [e.type for e in events] == ["task.created", "task.cancelled"]

@@ -7,7 +7,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from arq.constants import abort_jobs_ss
 
+from services.gateway.keys import KEYS, REDIS
+from shared.event_stream import event_from_fields
+from shared.redis_keys import execute_job_id, plan_job_id
 from tests.fixtures.api import Api, assert_error
 
 
@@ -98,6 +102,46 @@ async def test_rename_needs_a_title_string(api: Api, body: dict[str, Any], field
     reply = await api.request("PATCH", f"/v1/chats/{chat['id']}", alice, json=body)
     error = assert_error(reply, 422, "validation_failed")
     assert [d["field"] for d in error["details"]] == [field]
+
+
+async def final_events_streamed(api: Api, task_id: uuid.UUID) -> list[str]:
+    """The types of the final events on the task's live stream (what a socket would get)."""
+    app = api.client.app
+    entries = await app[REDIS].xrange(app[KEYS].task_stream(task_id))
+    types = [event_from_fields(fields).type for _, fields in entries]
+    return [t for t in types if t in ("task.succeeded", "task.failed", "task.cancelled")]
+
+
+async def test_deleting_a_chat_cancels_its_unfinished_tasks(api: Api) -> None:
+    """Queued and running tasks both end cancelled, their jobs aborted, and whoever follows
+    them live is told so before their rows go; a finished task is left as it was."""
+    alice = await api.user("alice")
+    chat = await api.create_chat(alice)
+    queued, running, done = [
+        uuid.UUID((await api.post_message(alice, chat["id"], text))["task_id"])
+        for text in ("one", "two", "three")
+    ]
+    # No worker runs here: make one task look picked up by the executor, one long finished.
+    await api.pool.execute(
+        "UPDATE tasks SET status = 'running', phase = 'executing' WHERE id = $1", running
+    )
+    await api.pool.execute(
+        "UPDATE tasks SET status = 'succeeded', stop_reason = 'completed', finished_at = now()"
+        " WHERE id = $1",
+        done,
+    )
+
+    assert (await api.request("DELETE", f"/v1/chats/{chat['id']}", alice)).status == 204
+
+    assert await final_events_streamed(api, queued) == ["task.cancelled"]
+    assert await final_events_streamed(api, running) == ["task.cancelled"]
+    assert await final_events_streamed(api, done) == []
+    aborted = {
+        member.decode() for member in await api.client.app[REDIS].zrange(abort_jobs_ss, 0, -1)
+    }
+    assert {plan_job_id(queued), execute_job_id(running)} <= aborted
+    assert plan_job_id(done) not in aborted
+    assert await api.pool.fetchval("SELECT count(*) FROM tasks") == 0
 
 
 async def test_delete_a_chat_with_its_messages_tasks_and_events(api: Api) -> None:

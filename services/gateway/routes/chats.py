@@ -24,6 +24,7 @@ from services.gateway.submission import publish_task, submit_message
 from services.gateway.views import chat_view, message_view, task_links
 from shared.errors import BadRequest, NotFound
 from shared.recorder import TaskRecorder
+from shared.tasks import StopReason, TaskStatus
 
 routes = web.RouteTableDef()
 MAX_MESSAGE_CHARS = 100_000
@@ -136,25 +137,26 @@ async def rename_chat(request: web.Request) -> web.Response:
 
 @routes.delete("/v1/chats/{chat_id}")
 async def delete_chat(request: web.Request) -> web.Response:
-    """Removes the chat with its messages, tasks and events; its running tasks are stopped."""
-    chat_id = path_id(request, "chat_id", "chat")
-    async with request.app[DB].acquire() as conn, conn.transaction():
-        running = await conn.fetch(
-            "SELECT t.id, t.phase FROM tasks t JOIN chats c ON c.id = t.chat_id"
-            " WHERE c.id = $1 AND c.user_id = $2 AND t.status IN ('running', 'cancelling')",
-            chat_id,
-            request[USER].id,
-        )
-        deleted = await conn.fetchval(
-            "DELETE FROM chats WHERE id = $1 AND user_id = $2 RETURNING id",
-            chat_id,
-            request[USER].id,
-        )
+    """Removes the chat with its messages, tasks and events; its unfinished tasks are stopped."""
+    chat_id = await owned_chat_id(request)
+    app = request.app
+    unfinished = await app[DB].fetch(
+        "SELECT id, phase FROM tasks WHERE chat_id = $1"
+        " AND status IN ('queued', 'running', 'cancelling')",
+        chat_id,
+    )
+    for row in unfinished:
+        # Ended cancelled before the rows go, so whoever follows the task live (a socket,
+        # `jarvis chat`) gets its final event instead of waiting for one that never comes;
+        # its job is aborted, queued or running. A job that starts anyway finds no task.
+        recorder = TaskRecorder(app[DB], app[REDIS], app[KEYS], row["id"])
+        await recorder.finish(TaskStatus.CANCELLED, StopReason.USER_CANCELLED)
+        await abort_job(app[REDIS], row["id"], row["phase"])
+    deleted = await app[DB].fetchval(
+        "DELETE FROM chats WHERE id = $1 AND user_id = $2 RETURNING id", chat_id, request[USER].id
+    )
     if deleted is None:
         raise NotFound(f"no chat {chat_id}")
-    # Their rows are gone, so a job that runs on finds nothing to do; abort the ones running.
-    for row in running:
-        await abort_job(request.app[REDIS], row["id"], row["phase"])
     return web.Response(status=204)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import aiohttp
 import pytest
 
 from services.gateway import hub as hub_module
+from services.gateway.tickets import TICKET_SECONDS
 from shared.tasks import StopReason, TaskStatus
 from tests.fixtures.feed import (
     Feed,
@@ -409,6 +411,30 @@ async def test_a_ticket_opens_one_socket_once(feed: Feed) -> None:
     assert status == 401
     assert body["error"]["code"] == "unauthorized"
     assert "ticket" in body["error"]["message"]
+
+
+async def test_a_ticket_expires_after_its_lifetime(feed: Feed) -> None:
+    _, token = await make_user(feed.pool, "alice")
+    async with feed.session.post(
+        feed.url("/v1/ws-tickets"), headers={"Authorization": f"Bearer {token}"}
+    ) as issued:
+        assert issued.status == 201
+        body = await issued.json()
+    assert body["expires_in"] == TICKET_SECONDS
+    # Redis holds it (by its hash) for exactly its lifetime; no test waits a minute for that
+    # to pass, so the lifetime is cut short in Redis instead.
+    key = feed.keys.ws_ticket(hashlib.sha256(body["ticket"].encode()).hexdigest())
+    assert 0 < await feed.redis.ttl(key) <= TICKET_SECONDS
+    assert await feed.redis.pexpire(key, 1)
+
+    async def gone() -> bool:
+        return not await feed.redis.exists(key)
+
+    await async_wait_for(gone, within=5, what="the ticket to expire")
+    status, refused = await handshake(feed, f"?ticket={body['ticket']}")
+    assert status == 401
+    assert refused["error"]["code"] == "unauthorized"
+    assert "expired" in refused["error"]["message"]
 
 
 async def test_a_bad_ticket_is_refused_with_401(feed: Feed) -> None:

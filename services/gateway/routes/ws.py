@@ -31,7 +31,7 @@ from services.gateway.hub import CatchUp, Notice, Subscriber
 from services.gateway.keys import DB, HUB, KEYS, METRICS, REDIS, SETTINGS, USER
 from services.gateway.middleware import as_unavailable
 from services.gateway.routes.tasks import MAX_SEQ
-from services.gateway.tickets import issue_ticket, redeem_ticket
+from services.gateway.tickets import TICKET_SECONDS, issue_ticket, redeem_ticket
 from shared.auth import user_for_token
 from shared.errors import JarvisError, NotFound, Unauthorized, ValidationFailed
 from shared.events import TaskEvent, parse_event_id
@@ -46,7 +46,7 @@ CLOSE_TOO_SLOW = 4008
 @routes.post("/v1/ws-tickets")
 async def create_ticket(request: web.Request) -> web.Response:
     ticket = await issue_ticket(request.app[REDIS], request.app[KEYS], request[USER].id)
-    return web.json_response({"ticket": ticket, "expires_in": 60}, status=201)
+    return web.json_response({"ticket": ticket, "expires_in": TICKET_SECONDS}, status=201)
 
 
 def origin_allowed(request: web.Request) -> bool:

@@ -86,6 +86,22 @@ async def test_a_cancelled_task_exits_non_zero(make_stack) -> None:
     assert json.loads(result.stdout.splitlines()[-1])["type"] == "task.cancelled"
 
 
+async def test_a_failed_task_exits_non_zero(make_stack) -> None:
+    # One tool call per task: the plan's first search uses it up, so the task fails.
+    stack = await make_stack(BUDGET_TOOL_CALLS="1")
+    result = await run_chat(chat_env(stack), "--json", "Research PostgreSQL advisory locks")
+    assert result.returncode == 1, result.stderr
+    final = json.loads(result.stdout.splitlines()[-1])
+    assert final["type"] == "task.failed"
+    assert final["data"]["stop_reason"] == "budget_exceeded"
+
+    # Shown as such on the terminal too, with the same exit code.
+    result = await run_chat(chat_env(stack), "Research PostgreSQL advisory locks")
+    assert result.returncode == 1, result.stderr
+    assert "Task: failed" in result.stdout
+    assert "task.failed" in result.stdout
+
+
 async def test_interactive_session_keeps_one_chat(make_stack) -> None:
     stack = await make_stack()
     result = await run_chat(chat_env(stack), stdin="hello\nthanks\n\n")

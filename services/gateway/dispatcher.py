@@ -19,6 +19,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from redis.exceptions import RedisError
 
 from services.gateway.cancellation import abort_job
+from shared.event_log import TaskEnded
 from shared.logging import get_logger
 from shared.queues import enqueue_execution, enqueue_plan
 from shared.recorder import TaskRecorder
@@ -86,7 +87,10 @@ async def dispatch_once(pool: asyncpg.Pool, redis: ArqRedis, keys: RedisKeys) ->
             BATCH,
         )
         for row in rows:
-            outcome = await _settle(row, pool, redis, keys)
+            try:
+                outcome = await _settle(row, pool, redis, keys)
+            except TaskEnded:
+                outcome = None  # it ended meanwhile (a cancel, its job): nothing left to do
             if outcome:
                 counts[outcome] = counts.get(outcome, 0) + 1
     if counts:

@@ -7,6 +7,7 @@ An Idempotency-Key makes a retried POST return the first response and create not
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -19,7 +20,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from shared.errors import IdempotencyMismatch, NotFound
-from shared.event_log import EVENT_COLUMNS, event_from_row
+from shared.event_log import EVENT_COLUMNS, TaskEnded, event_from_row
 from shared.logging import get_logger
 from shared.queues import enqueue_plan
 from shared.recorder import TaskRecorder
@@ -134,5 +135,6 @@ async def publish_task(arq: ArqRedis, recorder: TaskRecorder) -> bool:
             error=str(error),
         )
         return False
-    await recorder.record("task.queued", {"queue": recorder.keys.planner_queue})
+    with contextlib.suppress(TaskEnded):  # cancelled already: its log is complete
+        await recorder.record("task.queued", {"queue": recorder.keys.planner_queue})
     return True

@@ -78,18 +78,32 @@ async def issue_token(pool: asyncpg.Pool, name: str, *, revoke_others: bool = Fa
         return await _insert_token(conn, user_id)
 
 
-async def user_for_token(pool: asyncpg.Pool, token: str) -> User | None:
-    """The user a valid, unrevoked token belongs to."""
+@dataclass(frozen=True)
+class Credential:
+    """A valid token: whose it is, and which one it is (limits count per token)."""
+
+    user: User
+    token_id: uuid.UUID
+
+
+async def check_token(pool: asyncpg.Pool, token: str) -> Credential | None:
+    """The user a valid, unrevoked token belongs to, and the token's id."""
     if not token.isascii():
         # Never issued (tokens are ASCII), and header bytes that were not UTF-8 arrive as
         # surrogate escapes that hashing cannot encode: a bad token, not a server error.
         return None
     row = await pool.fetchrow(
-        "SELECT u.id, u.name FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        "SELECT u.id, u.name, t.id AS token_id FROM api_tokens t JOIN users u ON u.id = t.user_id"
         " WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         hash_token(token),
     )
-    return User(row["id"], row["name"]) if row else None
+    return Credential(User(row["id"], row["name"]), row["token_id"]) if row else None
+
+
+async def user_for_token(pool: asyncpg.Pool, token: str) -> User | None:
+    """The user a valid, unrevoked token belongs to."""
+    credential = await check_token(pool, token)
+    return credential.user if credential else None
 
 
 async def count_users(pool: asyncpg.Pool) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import asyncpg
 from aiohttp import web
 from arq import ArqRedis
@@ -20,3 +22,5 @@ KEYS = web.AppKey("keys", RedisKeys)
 HUB = web.AppKey("hub", Hub)
 METRICS = web.AppKey("metrics", Metrics)
 USER = web.RequestKey("user", User)
+# The id of the token the request came with: the rate limit counts per token.
+TOKEN_ID = web.RequestKey("token_id", uuid.UUID)

@@ -8,8 +8,8 @@ import asyncpg
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from services.gateway.keys import DB, USER
-from shared.auth import user_for_token
+from services.gateway.keys import DB, TOKEN_ID, USER
+from shared.auth import check_token
 from shared.errors import JarvisError, RateLimited, ServiceUnavailable, Unauthorized
 from shared.logging import get_logger
 
@@ -93,8 +93,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    user = await user_for_token(request.app[DB], token.strip())
-    if user is None:
+    credential = await check_token(request.app[DB], token.strip())
+    if credential is None:
         raise Unauthorized("invalid or revoked token")
-    request[USER] = user
+    request[USER] = credential.user
+    request[TOKEN_ID] = credential.token_id
     return await handler(request)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from services.gateway.keys import KEYS, REDIS, SETTINGS, USER
+from services.gateway.keys import KEYS, REDIS, SETTINGS, TOKEN_ID
 from shared.errors import RateLimited
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -20,12 +20,14 @@ WINDOW = 60
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     limit = request.app[SETTINGS].rate_limit
-    user = request.get(USER)
-    if not limit or user is None:
+    # Per token, not per user: each of a user's clients (a script, the web page) has its own
+    # token and its own allowance. Requests without one (public paths) are not counted.
+    token_id = request.get(TOKEN_ID)
+    if not limit or token_id is None:
         return await handler(request)
     now = time.time()
     window = int(now // WINDOW)
-    key = request.app[KEYS].rate_limit(user.id, window)
+    key = request.app[KEYS].rate_limit(token_id, window)
     try:
         pipe = request.app[REDIS].pipeline(transaction=True)
         pipe.incr(key)

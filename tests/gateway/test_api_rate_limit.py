@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from services.gateway.rate_limit import WINDOW
+from shared.auth import issue_token
 from tests.fixtures.api import Api, ApiFactory, Caller, Reply, assert_error
 
 LIMIT = 3
@@ -33,9 +34,12 @@ async def test_the_request_over_the_limit_is_429_with_retry_after(make_api: ApiF
     assert error["details"] == {"retry_after": retry_after}
 
 
-async def test_the_count_is_per_user(make_api: ApiFactory) -> None:
+async def test_the_count_is_per_token(make_api: ApiFactory) -> None:
     api = await make_api(rate_limit=LIMIT)
     bob = await api.user("bob")
-    _, replies = await burst(api, LIMIT + 1)
+    who, replies = await burst(api, LIMIT + 1)
     assert replies[-1].status == 429
+    # Another user, and another token of the same user, each have an allowance of their own.
     assert (await api.request("GET", "/v1/me", bob)).status == 200
+    second = Caller(who.id, who.name, await issue_token(api.pool, who.name))
+    assert (await api.request("GET", "/v1/me", second)).status == 200

@@ -35,8 +35,8 @@ class RedisKeys:
     def ws_ticket(self, ticket_hash: str) -> str:
         return f"{self.prefix}ws-ticket:{ticket_hash}"
 
-    def rate_limit(self, user_id: uuid.UUID, window: int) -> str:
-        return f"{self.prefix}rate:{user_id}:{window}"
+    def rate_limit(self, token_id: uuid.UUID, window: int) -> str:
+        return f"{self.prefix}rate:{token_id}:{window}"
 
 
 def plan_job_id(task_id: uuid.UUID) -> str:

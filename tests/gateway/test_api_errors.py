@@ -154,6 +154,12 @@ async def test_json_nested_too_deeply_is_400(api: Api, raw: bytes) -> None:
 
 # aiohttp reads header bytes that are not UTF-8 as surrogate escapes, which no encoder takes.
 NOT_UTF8 = b"\xff\xfe"
+WEBSOCKET_HANDSHAKE = [
+    ("Upgrade", b"websocket"),
+    ("Connection", b"Upgrade"),
+    ("Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+    ("Sec-WebSocket-Version", b"13"),
+]
 
 
 @pytest.mark.parametrize(
@@ -166,13 +172,17 @@ async def test_an_authorization_header_that_is_not_utf8_is_401(
     await api.user("alice")
     headers = [("Authorization", b"Bearer jv_" + NOT_UTF8)]
     if path == "/v1/ws":
-        headers += [
-            ("Upgrade", b"websocket"),
-            ("Connection", b"Upgrade"),
-            ("Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="),
-            ("Sec-WebSocket-Version", b"13"),
-        ]
+        headers += WEBSOCKET_HANDSHAKE
     assert_error(await raw_request(api, method, path, headers), 401, "unauthorized")
+
+
+@pytest.mark.parametrize("name", [name for name, _ in WEBSOCKET_HANDSHAKE])
+async def test_a_websocket_handshake_header_that_is_not_ascii_is_400(api: Api, name: str) -> None:
+    alice = await api.user("alice")
+    headers = [(n, v) for n, v in WEBSOCKET_HANDSHAKE if n != name]
+    headers += [("Authorization", f"Bearer {alice.token}".encode()), (name, b"x" + NOT_UTF8)]
+    error = assert_error(await raw_request(api, "GET", "/v1/ws", headers), 400, "bad_request")
+    assert name in error["message"]
 
 
 async def test_an_idempotency_key_that_is_not_utf8_is_400(api: Api) -> None:

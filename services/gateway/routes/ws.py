@@ -33,7 +33,7 @@ from services.gateway.middleware import as_unavailable
 from services.gateway.routes.tasks import MAX_SEQ
 from services.gateway.tickets import TICKET_SECONDS, issue_ticket, redeem_ticket
 from shared.auth import user_for_token
-from shared.errors import JarvisError, NotFound, Unauthorized, ValidationFailed
+from shared.errors import BadRequest, JarvisError, NotFound, Unauthorized, ValidationFailed
 from shared.events import TaskEvent, parse_event_id
 from shared.tasks import load_user_task
 
@@ -47,6 +47,24 @@ CLOSE_TOO_SLOW = 4008
 async def create_ticket(request: web.Request) -> web.Response:
     ticket = await issue_ticket(request.app[REDIS], request.app[KEYS], request[USER].id)
     return web.json_response({"ticket": ticket, "expires_in": TICKET_SECONDS}, status=201)
+
+
+# The handshake's headers aiohttp reads. Bytes in them that are not ASCII make it raise
+# ValueError or UnicodeEncodeError rather than its own 400, so they are refused here first.
+_HANDSHAKE_HEADERS = (
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Protocol",
+    "Sec-WebSocket-Extensions",
+)
+
+
+def check_handshake_headers(request: web.Request) -> None:
+    for name in _HANDSHAKE_HEADERS:
+        if not request.headers.get(name, "").isascii():
+            raise BadRequest(f"not a WebSocket handshake: the {name} header must be ASCII")
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -203,6 +221,7 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     if not origin_allowed(request):
         raise web.HTTPForbidden(reason="origin not allowed")
     user_id = await authenticate(request)
+    check_handshake_headers(request)
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(
         heartbeat=settings.ws_heartbeat, max_msg_size=MAX_FRAME_BYTES, compress=False

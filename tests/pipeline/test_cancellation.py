@@ -122,6 +122,10 @@ async def test_cancel_while_executing(make_stack: StackFactory) -> None:
     task = await stack.task(task_id)
     assert [s["index"] for s in task["plan"]["steps"] if s["status"] == "completed"] == completed
     assert task["result"] is None
+    # The step in flight was cancelled with the task; the ones not started are skipped.
+    statuses = [s["status"] for s in task["plan"]["steps"]]
+    assert set(statuses) <= {"completed", "cancelled", "skipped"}, statuses
+    assert statuses.count("cancelled") <= 1, statuses
 
 
 async def test_cancel_twice(make_stack: StackFactory) -> None:

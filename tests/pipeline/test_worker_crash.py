@@ -51,6 +51,9 @@ async def test_a_task_survives_its_executor_being_killed(make_stack: StackFactor
     for once in ("task.started", "plan.created", "triage.completed", "message.created"):
         assert counts[once] == 1, (once, types(events))
     assert_steps_once_and_in_order(events, len(task["plan"]["steps"]))
+    # A re-run step's progress notes are the ones already shown, not shown again.
+    notes = [(e["data"]["step"], e["data"]["note"]) for e in of_type(events, "progress")]
+    assert len(notes) == len(set(notes)), notes
     # The second run did work of its own: it resumed, it did not just find the task done.
     assert any(e["attempt"] == 2 for e in of_type(events, "tool_call.started"))
     assert [m["role"] for m in await stack.messages(chat_id)] == ["user", "assistant"]

@@ -17,7 +17,8 @@ from services.executor.agents.execution import (
     result_event,
 )
 from shared.agents.budgets import BudgetExceeded, BudgetLimits, TaskBudget
-from shared.agents.models import build_model
+from shared.agents.models import AgentModel, build_model
+from shared.agents.offline import offline_response
 from shared.agents.publisher import RecordingPublisher
 from shared.agents.types import PlanStep, SearchResult, Source, StepResult, TaskPlan
 from shared.config import Settings
@@ -199,3 +200,26 @@ async def test_a_hanging_tool_ends_the_run_at_its_timeout(model):
     assert caught.value.budget == "time"
     assert time.monotonic() - started < 10
     assert publisher.types()[-1] == "step.failed"
+
+
+async def test_progress_notes_are_numbered_within_each_step_run():
+    """A note's number (with its step) is its dedupe key: a re-run step's notes are the ones
+    already shown. Numbers start at 0 in each step's run."""
+
+    def chatty(messages, info: AgentInfo) -> ModelResponse:
+        # Two notes before the step's own work, then as the offline model would go on.
+        if not any(isinstance(message, ModelResponse) for message in messages):
+            notes = [ToolCallPart("mark_progress", {"message": m}) for m in ("one", "two")]
+            return ModelResponse(parts=notes)
+        return offline_response(messages, info)
+
+    publisher = RecordingPublisher()
+    model = AgentModel("execution", "chatty", FunctionModel(chatty))
+    deps = deps_for(StaticSearch({"kiwi": [KIWI]}), publisher)
+    await execute_plan(PLAN, "Tell me about kiwis", deps=deps, model=model, budget=budget())
+
+    notes = [(e["step"], e["note"], e["message"]) for e in publisher.of_type("progress")]
+    assert notes[:2] == [(0, 0, "one"), (0, 1, "two")]
+    numbers = [(step, note) for step, note, _ in notes]
+    # Step 0 adds the offline model's own note; the answer's run (step None) counts anew too.
+    assert numbers == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (None, 0), (None, 1)], notes

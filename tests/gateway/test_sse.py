@@ -35,7 +35,7 @@ async def owned_task(feed: Feed, name: str = "alice") -> tuple[str, uuid.UUID]:
 async def record(feed: Feed, task_id: uuid.UUID, count: int) -> None:
     recorder = feed.recorder(task_id)
     for n in range(count):
-        await recorder.record("progress", {"note": f"n{n}"})
+        await recorder.record("progress", {"message": f"n{n}"})
 
 
 async def finish(feed: Feed, task_id: uuid.UUID) -> None:
@@ -161,11 +161,11 @@ async def test_a_task_with_events_missing_from_redis_streams_from_postgres(feed:
         first = [await next_frame(response) for _ in range(2)]
         assert [e["seq"] for e in check_frames(first, task_id)] == [2, 3]  # type: ignore[arg-type]
         # A lost XADD, then one that arrives: the gap is filled in order.
-        await feed.recorder(task_id, streamed=False).record("progress", {"note": "lost"})
+        await feed.recorder(task_id, streamed=False).record("progress", {"message": "lost"})
         await finish(feed, task_id)
         rest = check_frames(await all_frames(response), task_id)
     assert [e["seq"] for e in rest] == [4, 5]
-    assert rest[0]["data"] == {"note": "lost"}
+    assert rest[0]["data"] == {"message": "lost"}
 
 
 async def test_keep_alive_comments_while_nothing_happens(

@@ -44,11 +44,12 @@ async def owner(feed: Feed, name: str = "alice") -> tuple[uuid.UUID, str, uuid.U
 
 
 async def record_progress(feed: Feed, task_id: uuid.UUID, count: int, **data: Any) -> list[int]:
-    """`count` progress events (no dedupe key: each is a new fact); their seqs."""
+    """`count` progress events; their seqs. A `message` without a `note` (mark_progress's
+    ordinal) has no dedupe key: each is a new fact."""
     recorder = feed.recorder(task_id)
     seqs = []
     for n in range(count):
-        event = await recorder.record("progress", {"note": f"n{n}", **data})
+        event = await recorder.record("progress", {"message": f"n{n}", **data})
         seqs.append(event.seq)
     return seqs
 
@@ -248,11 +249,11 @@ async def test_an_event_missing_from_the_stream_is_filled_from_postgres(feed: Fe
     await record_progress(feed, task_id, 1)
     assert seqs_of(await socket.events(1), task_id) == [1]
     # The XADD of seq 2 is lost (Redis was down for a moment); seq 3 reaches the stream.
-    await feed.recorder(task_id, streamed=False).record("progress", {"note": "lost"})
+    await feed.recorder(task_id, streamed=False).record("progress", {"message": "lost"})
     await record_progress(feed, task_id, 1)
     events = await socket.events(2)
     assert seqs_of(events, task_id) == [2, 3]
-    assert events[0]["data"] == {"note": "lost"}
+    assert events[0]["data"] == {"message": "lost"}
     await socket.quiet()
 
 
@@ -341,7 +342,7 @@ async def test_a_slow_client_is_closed_and_others_carry_on(
     while not slow_subscriber.closed:
         assert recorded < 3000, "the slow client was never dropped"
         assert not reading.done(), reading
-        await recorder.record("progress", {"note": blob})
+        await recorder.record("progress", {"message": blob})
         recorded += 1
 
     # The slow client finds what was sent before the close, in order, then the code 4008.

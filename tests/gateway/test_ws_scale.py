@@ -81,7 +81,7 @@ async def test_a_thousand_sockets_share_a_few_redis_connections(
         async def run_task(task_id: uuid.UUID) -> None:
             recorder = feed.recorder(task_id)
             for n in range(LIVE - 1):
-                await recorder.record("progress", {"note": f"step {n}"})
+                await recorder.record("progress", {"message": f"step {n}"})
             assert await recorder.finish(TaskStatus.SUCCEEDED, StopReason.COMPLETED)
 
         loop = asyncio.get_running_loop()

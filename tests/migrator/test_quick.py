@@ -1,2 +1,0 @@
-async def test_migrated(db_pool):
-    assert await db_pool.fetchval("SELECT count(*) FROM users") == 0

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     )
     url: str = Field("http://127.0.0.1:8080", description="The gateway `jarvis chat` talks to")
     token: str | None = Field(None, description="The API token `jarvis chat` uses")
+    worker_id: str | None = Field(
+        None,
+        description="Names this worker for `--check`; unset: the host name (one per container)",
+    )
     max_job_tries: int = Field(
         3, ge=1, le=20, description="Runs of one stage of a task before it fails (max_retries)"
     )
@@ -168,6 +172,7 @@ class Settings(BaseSettings):
         "anthropic_api_key",
         "brave_api_key",
         "token",
+        "worker_id",
         "model_detection",
         "model_planning",
         "model_execution",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,6 +81,19 @@ class PatientWorker(Worker):
             await asyncio.sleep(REDIS_RETRY_DELAY)
 
 
+def health_key(queue: str, worker_id: str | None = None) -> str:
+    """The health key of one worker: its queue plus the worker's identity.
+
+    One key per queue would let a healthy replica vouch for a hung one. The identity is
+    JARVIS_WORKER_ID, else the host name. The check (`jarvis planner|executor --check`) is a
+    separate process, so a pid cannot name the worker it asks about; the host name can: a
+    docker compose healthcheck and a Kubernetes exec probe run inside the worker's own
+    container, whose host name is unique (the container id; the pod name). Several workers on
+    one host outside containers each need their own JARVIS_WORKER_ID, given to the check too.
+    """
+    return f"{queue}:health-check:{worker_id or socket.gethostname()}"
+
+
 def job_function(coroutine: Any, name: str, settings: Settings) -> Function:
     """An arq function with our rules: no kept result (a finished task's job id can be enqueued
     again by the dispatcher), a timeout past the task's time budget, and one try more than
@@ -102,19 +116,20 @@ def run_worker(
     hooks: dict[str, Any],
     check: bool = False,
 ) -> int:
-    """Run one arq worker process until SIGTERM/SIGINT; with check, report its health (0/1).
+    """Run one arq worker process until SIGTERM/SIGINT; with check, report the health (0/1)
+    of the worker with this host name or JARVIS_WORKER_ID (see health_key).
 
     On SIGTERM, running jobs get JOB_COMPLETION_WAIT seconds to finish; then they are handed
     back to the queue and run again elsewhere.
     """
     assert settings.database_url and settings.redis_url
-    health_key = queue + ":health-check"
+    own_health_key = health_key(queue, settings.worker_id)
     if check:
         # A health check answers at once: no waiting for Redis to come back.
         check_settings = redis_settings(settings.redis_url)
         check_settings.conn_retries = 0
         try:
-            return asyncio.run(async_check_health(check_settings, health_key, queue))
+            return asyncio.run(async_check_health(check_settings, own_health_key, queue))
         except (OSError, RedisError) as error:
             log.warning("health check failed: Redis unreachable", reason=str(error))
             return 1
@@ -125,12 +140,12 @@ def run_worker(
         return EXIT_SCHEMA
     worker = PatientWorker(
         functions=list(functions),
-        health_check_key=health_key,
+        health_check_key=own_health_key,
         job_completion_wait=JOB_COMPLETION_WAIT,
         max_jobs=settings.worker_concurrency,
         **worker_options(settings.redis_url, queue),
         **hooks,
     )
-    log.info("worker started", worker=name, queue=queue)
+    log.info("worker started", worker=name, queue=queue, health_key=own_health_key)
     worker.run()
     return 0

@@ -40,9 +40,11 @@ def migration_hash(migration_id: str) -> str:
     return hashlib.sha256(migration_id.encode()).hexdigest()
 
 
-async def missing_migrations(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
-    """The required migrations not applied to this database, in order."""
-    required = required_migrations()
+async def missing_migrations(
+    conn: asyncpg.Connection | asyncpg.Pool, source: Path = MIGRATIONS_DIR
+) -> list[str]:
+    """The required migrations not applied to this database, in order. Reads only."""
+    required = required_migrations(source)
     if not await conn.fetchval("SELECT to_regclass('_yoyo_migration') IS NOT NULL"):
         return required
     applied = {row[0] for row in await conn.fetch("SELECT migration_hash FROM _yoyo_migration")}

@@ -3,6 +3,7 @@ schemas, so no cluster or network is needed), and the manifests mirror docker-co
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,35 @@ def test_the_gateway_service_and_the_executor_autoscaler_point_at_their_pods() -
     target = autoscaler["spec"]["scaleTargetRef"]
     assert (target["kind"], target["name"]) == ("Deployment", "jarvis-executor")
     assert autoscaler["spec"]["minReplicas"] >= 2
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected_exit", "expected_calls"),
+    [([1, 1, 0], 0, 3), ([1, 2, 0], 2, 2)],
+    ids=["waits-for-the-schema", "gives-up-on-a-configuration-error"],
+)
+def test_schema_wait_retries_pending_and_gives_up_on_exit_2(
+    tmp_path: Path, codes: list[int], expected_exit: int, expected_calls: int
+) -> None:
+    """The init container's shell loop, run with a stand-in `jarvis` answering `codes` in turn
+    (and a `sleep` that does not wait)."""
+    spec = named("Deployment", "jarvis-planner")["spec"]["template"]["spec"]
+    command = command_of(spec["initContainers"][0])
+    calls = tmp_path / "calls"
+    answers = " ".join(map(str, codes))
+    (tmp_path / "jarvis").write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {calls}\n'
+        f"set -- {answers}\n"
+        f"shift $(($(wc -l < {calls}) - 1))\n"
+        'exit "$1"\n'
+    )
+    (tmp_path / "sleep").write_text("#!/bin/sh\nexit 0\n")
+    for name in ("jarvis", "sleep"):
+        (tmp_path / name).chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+
+    assert result.returncode == expected_exit, result.stderr
+    assert calls.read_text().splitlines() == ["migrate check"] * expected_calls

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cli.stack import Servers, StackBusy, open_servers
 from shared.config import ConfigError, Settings, load_settings_or_exit
+from shared.embedded import EmbeddedServerError
 from shared.logging import configure_logging
 
 
@@ -31,6 +32,10 @@ def _run_with_servers(args: argparse.Namespace, name: str, run: Callable[[Settin
             return run(_with_servers(settings, servers))
     except StackBusy as error:
         print(error, file=sys.stderr)
+        return 1
+    except EmbeddedServerError as error:
+        # The message names the server and its log file; a traceback would add nothing.
+        print(f"error: {error}", file=sys.stderr)
         return 1
     except ConfigError as error:
         print(error, file=sys.stderr)

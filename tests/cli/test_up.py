@@ -119,3 +119,22 @@ def test_commands_without_a_running_up_start_their_own_servers(up_env: dict[str,
     check = run_jarvis("migrate", "check", env=up_env)
     assert check.returncode == 0, check.stderr
     assert not (Path(up_env["JARVIS_DATA_DIR"]) / "run" / "servers.json").exists()
+
+
+@pytest.mark.parametrize("command", [["migrate", "status"], ["up"]])
+def test_an_embedded_server_that_cannot_start_is_one_clear_line(
+    up_env: dict[str, str], command: list[str]
+) -> None:
+    # A data directory whose PostgreSQL cluster is broken: the server starts and exits at once.
+    pgdata = Path(up_env["JARVIS_DATA_DIR"]) / "postgres"
+    pgdata.mkdir(parents=True)
+    (pgdata / "PG_VERSION").write_text("not a version\n")
+
+    result = run_jarvis(*command, env=up_env, timeout=90)
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    assert "embedded PostgreSQL exited" in lines[0]
+    assert "postgres.log" in lines[0]

@@ -3,7 +3,9 @@
 Starts the embedded PostgreSQL and Redis (unless URLs are configured), applies the migrations,
 creates a first user on an empty database, then runs gateway, planner and executor as child
 processes, prefixing each line they print with the service's name. A service that dies is
-restarted with backoff. Ctrl-C or SIGTERM stops the services, then the servers.
+restarted with backoff, but one that keeps dying soon after it starts (a taken port, a schema
+that never comes) ends `jarvis up` with exit 1, as does a gateway that never answers. Ctrl-C or
+SIGTERM stops the services, then the servers; during the migrations, right after them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FIRST_USER = "admin"
 STOP_TIMEOUT = 20.0
 EXIT_CONFIG = 2  # a child that exits with this will not do better if restarted
+EXIT_FAILED = 1
+# A service that dies this soon after starting, this many times in a row, is not going to get
+# better by being restarted: stop and say so instead of looping forever.
+QUICK_EXIT_SECONDS = 60.0
+MAX_QUICK_EXITS = 4
+GATEWAY_ANSWER_WAIT = 120.0
 
 
 @dataclass
@@ -48,6 +56,7 @@ class Child:
     process: asyncio.subprocess.Process | None = None
     pump: asyncio.Task[None] | None = None
     started_at: float = field(default=0.0)
+    hint: str = ""  # said when the service keeps dying at start
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
@@ -139,19 +148,43 @@ async def wait_until_answering(url: str, stop: asyncio.Event, wait: float = 120.
     return False
 
 
-async def keep_running(child: Child, stop: asyncio.Event, fatal: asyncio.Event) -> None:
-    """Restart a service that exits on its own, with backoff; give up on a config error."""
+@dataclass
+class Failure:
+    """Why `jarvis up` gives up: set once, by the first service that cannot run."""
+
+    happened: asyncio.Event = field(default_factory=asyncio.Event)
+    code: int = 0
+    reason: str = ""
+
+    def set(self, code: int, reason: str) -> None:
+        if not self.happened.is_set():
+            self.code, self.reason = code, reason
+            self.happened.set()
+
+
+async def keep_running(child: Child, stop: asyncio.Event, failure: Failure) -> None:
+    """Restart a service that exits on its own, with backoff; give up on a config error or
+    after MAX_QUICK_EXITS exits in a row each soon after its start."""
     backoff = 1.0
+    quick_exits = 0
     while True:
         code = await child.wait()
         if stop.is_set():
             return
         if code == EXIT_CONFIG:
             log.error("service has a configuration error; stopping", service=child.name)
-            fatal.set()
+            failure.set(EXIT_CONFIG, f"{child.name} has a configuration error (see above)")
             return
-        if time.monotonic() - child.started_at > 60:
-            backoff = 1.0
+        if time.monotonic() - child.started_at > QUICK_EXIT_SECONDS:
+            backoff, quick_exits = 1.0, 0
+        quick_exits += 1
+        if quick_exits >= MAX_QUICK_EXITS:
+            failure.set(
+                EXIT_FAILED,
+                f"{child.name} exited {quick_exits} times in a row soon after starting"
+                f" (last exit code {code}; see its lines above){child.hint}",
+            )
+            return
         log.warning("service exited; restarting", service=child.name, code=code, delay=backoff)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), backoff)
@@ -169,34 +202,51 @@ async def _up(settings: Settings, servers: Servers) -> int:
     env = child_env(settings, servers)
     python = [sys.executable, "-m", "cli"]
 
+    # The migrator runs to its end even when asked to stop (each migration is one transaction,
+    # so stopping it midway would only waste its work); then nothing else starts.
     migrator = Child("migrate", [*python, "migrate", "apply"], env, sys.stdout)
     await migrator.start()
     if code := await migrator.wait():
         log.error("migrations failed; not starting the services", code=code)
         return code
+    if stop.is_set():
+        print("stopped after the migrations; no service started", flush=True)
+        return 0
     token = await first_start(servers.database_url)
+    if stop.is_set():
+        return 0
 
     children = [Child(name, [*python, name], env, sys.stdout) for name in SERVICES]
-    fatal = asyncio.Event()
+    children[SERVICES.index("gateway")].hint = f"; is port {settings.port} taken? (JARVIS_PORT)"
+    failure = Failure()
     for child in children:
         await child.start()
-    watchers = [asyncio.create_task(keep_running(c, stop, fatal)) for c in children]
-    fatal_waiter = asyncio.create_task(fatal.wait())
-    fatal_waiter.add_done_callback(lambda _: stop.set())
+    watchers = [asyncio.create_task(keep_running(c, stop, failure)) for c in children]
+    failure_waiter = asyncio.create_task(failure.happened.wait())
+    failure_waiter.add_done_callback(lambda _: stop.set())
 
     url = public_url(settings)
-    if await wait_until_answering(url + "healthz", stop):
+    if await wait_until_answering(url + "healthz", stop, GATEWAY_ANSWER_WAIT):
         print(f"Jarvis is up: {url}  (API: {url}v1, Ctrl-C stops it)", flush=True)
         if token:
             print(f"First user '{FIRST_USER}' created. Sign in at {url} with this API token:")
             print(token, flush=True)
+    elif not stop.is_set():
+        failure.set(
+            EXIT_FAILED,
+            f"the gateway did not answer at {url} within {GATEWAY_ANSWER_WAIT:.0f}s"
+            f" (is port {settings.port} taken? set JARVIS_PORT)",
+        )
     await stop.wait()
 
     print("stopping Jarvis ...", flush=True)
-    fatal_waiter.cancel()
+    failure_waiter.cancel()
     await asyncio.gather(*(c.stop(STOP_TIMEOUT) for c in children))
     await asyncio.gather(*watchers, return_exceptions=True)
-    return EXIT_CONFIG if fatal.is_set() else 0
+    if failure.happened.is_set():
+        print(f"error: {failure.reason}", file=sys.stderr, flush=True)
+        return failure.code
+    return 0
 
 
 def run_up(settings: Settings) -> int:

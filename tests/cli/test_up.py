@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import urllib.request
 from pathlib import Path
 
@@ -138,3 +139,43 @@ def test_an_embedded_server_that_cannot_start_is_one_clear_line(
     assert len(lines) == 1, result.stderr
     assert "embedded PostgreSQL exited" in lines[0]
     assert "postgres.log" in lines[0]
+
+
+def test_up_with_its_port_taken_says_so_and_exits(
+    up_env: dict[str, str], started: list[RunningJarvis]
+) -> None:
+    port = int(up_env["JARVIS_PORT"])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        up = RunningJarvis("up", env=up_env)
+        started.append(up)
+        wait_for(lambda: up.process.poll() is not None, within=150, interval=0.5, what="exit")
+
+    assert up.process.returncode == 1, up.output()
+    up.close()
+    assert not any("Jarvis is up" in line for line in up.stdout)
+    errors = [line for line in up.stderr if line.startswith("error: ")]
+    assert len(errors) == 1, up.output()
+    assert "gateway" in errors[0]
+    assert f"port {port} taken" in errors[0]
+    assert not (Path(up_env["JARVIS_DATA_DIR"]) / "run" / "servers.json").exists()
+
+
+def test_a_stop_during_the_migrations_starts_no_service(
+    up_env: dict[str, str], started: list[RunningJarvis]
+) -> None:
+    up = RunningJarvis("up", env=up_env)
+    started.append(up)
+
+    def migrator_running() -> bool:
+        return any("migrate" in p.cmdline() for p in alive(descendants(up.process.pid)))
+
+    wait_for(migrator_running, within=90, what="the migrator to start")
+    children = descendants(up.process.pid)
+    assert up.stop(signal.SIGTERM) == 0, up.output()
+
+    wait_for(lambda: not alive(children), within=30, what="every child to exit")
+    assert not any("Jarvis is up" in line for line in up.stdout)
+    assert not any(line.startswith(("gateway ", "planner ", "executor ")) for line in up.stdout)
+    assert any("applied" in line for line in up.stdout), up.output()  # it ran to its end

@@ -14,6 +14,7 @@ from services.migrator.runner import MigratorOptions, apply, rollback
 from shared.embedded import free_port
 from shared.schema import (
     EXIT_SCHEMA,
+    MIGRATIONS_DIR,
     SchemaNotReady,
     missing_migrations,
     required_migrations,
@@ -32,10 +33,14 @@ def schema_error(stderr: str) -> dict[str, object]:
 
 
 def test_required_migrations_are_the_forward_files() -> None:
-    assert required_migrations() == ["0001_initial"]
+    required = required_migrations()
+    assert required[0] == "0001_initial"
+    assert required == sorted(required)
+    assert not any(m.endswith(".rollback") for m in required)
+    assert all((MIGRATIONS_DIR / f"{m}.rollback.sql").is_file() for m in required)
 
 
-@pytest.mark.parametrize("service", ["gateway", "planner"])
+@pytest.mark.parametrize("service", ["gateway", "planner", "executor"])
 def test_a_service_on_an_unmigrated_database_exits_naming_the_missing_migration(
     service: str, fresh_database_url: str, servers: TestServers, tmp_path: Path
 ) -> None:
@@ -52,7 +57,7 @@ def test_a_service_on_an_unmigrated_database_exits_naming_the_missing_migration(
     assert result.returncode == EXIT_SCHEMA, result.stderr
     error = schema_error(result.stderr)
     assert error["service"] == service
-    assert error["missing"] == ["0001_initial"]
+    assert error["missing"] == required_migrations()
     assert "0001_initial" in str(error["reason"])
     assert "jarvis migrate apply" in str(error["reason"])
 
@@ -83,12 +88,15 @@ async def test_missing_migrations_on_the_migrated_database_is_empty(
 async def test_missing_migrations_lists_what_is_not_applied(fresh_database_url: str) -> None:
     conn = await asyncpg.connect(fresh_database_url)
     try:
-        assert await missing_migrations(conn) == ["0001_initial"]  # no yoyo tables at all
+        everything = required_migrations()
+        assert await missing_migrations(conn) == everything  # no yoyo tables at all
         options = MigratorOptions(database_url=fresh_database_url)
         await asyncio.to_thread(apply, options)
         assert await missing_migrations(conn) == []
         await asyncio.to_thread(rollback, options)
-        assert await missing_migrations(conn) == ["0001_initial"]  # yoyo's tables, no rows
+        assert await missing_migrations(conn) == everything[-1:]
+        await asyncio.to_thread(rollback, options, None)
+        assert await missing_migrations(conn) == everything  # yoyo's tables, no rows
     finally:
         await conn.close()
 
@@ -96,7 +104,7 @@ async def test_missing_migrations_lists_what_is_not_applied(fresh_database_url: 
 async def test_wait_for_schema_returns_once_the_migrator_has_run(fresh_database_url: str) -> None:
     with pytest.raises(SchemaNotReady) as not_ready:
         await wait_for_schema(fresh_database_url, wait=0)
-    assert not_ready.value.missing == ["0001_initial"]
+    assert not_ready.value.missing == required_migrations()
 
     waiting = asyncio.create_task(wait_for_schema(fresh_database_url, wait=30))
     await asyncio.to_thread(apply, MigratorOptions(database_url=fresh_database_url))

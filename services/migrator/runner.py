@@ -121,6 +121,10 @@ def _with_lock_retries(action: str, migration_id: str, run: object) -> None:
             delay = min(8.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0)
             log.warning("lock timeout; retrying", migration=migration_id, attempt=attempt)
             time.sleep(delay)
+        except psycopg.Error as error:
+            # A failed statement (a statement_timeout, a constraint an old row breaks): its
+            # transaction is rolled back; one line naming the migration says more than a trace.
+            raise MigrationError(f"{action} {migration_id}: {error}".strip()) from error
 
 
 def apply(options: MigratorOptions) -> list[str]:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import pty
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +17,7 @@ import structlog
 
 from shared.config import LogFormat, Settings
 from shared.logging import configure_logging, get_logger
+from tests.fixtures.processes import REPO, jarvis_env
 
 
 @contextmanager
@@ -82,3 +87,67 @@ def test_console_format_is_readable_not_json(capsys: pytest.CaptureFixture[str])
     assert "port=8080" in line
     assert "service=gateway" in line
     assert "\x1b[" not in line  # no colours when stderr is not a terminal
+
+
+LOG_ONE_LINE = """
+from shared.config import Settings
+from shared.logging import configure_logging, get_logger
+configure_logging(Settings(log_format="auto"), "planner")
+get_logger("tests.logging").info("auto format", answer=42)
+"""
+
+
+def run_logging_one_line(*, stderr_on_a_terminal: bool) -> str:
+    """What a process with JARVIS_LOG_FORMAT=auto writes to stderr: a pty or a pipe."""
+    env = jarvis_env(PYTHONPATH=str(REPO))
+    if not stderr_on_a_terminal:
+        done = subprocess.run(
+            [sys.executable, "-c", LOG_ONE_LINE], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", LOG_ONE_LINE],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=terminal,
+        )
+        os.close(terminal)
+        terminal = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(30) == 0
+    finally:
+        os.close(controller)
+        if terminal >= 0:
+            os.close(terminal)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_auto_format_is_json_off_a_terminal() -> None:
+    (line,) = json_lines(run_logging_one_line(stderr_on_a_terminal=False))
+
+    assert line["event"] == "auto format"
+    assert line["answer"] == 42
+    assert line["service"] == "planner"
+
+
+def test_auto_format_is_readable_on_a_terminal() -> None:
+    output = run_logging_one_line(stderr_on_a_terminal=True)
+
+    lines = [line for line in output.splitlines() if "auto format" in line]
+    assert len(lines) == 1, output
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(lines[0])
+    assert "answer" in lines[0]
+    assert "planner" in lines[0]

@@ -18,8 +18,23 @@ from tests.fixtures.processes import RunningJarvis, jarvis_env, run_jarvis
 
 
 def get_json(url: str) -> tuple[int, dict]:
+    return call_api("GET", url)
+
+
+def call_api(
+    method: str, url: str, token: str | None = None, body: dict | None = None
+) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+            **({"Content-Type": "application/json"} if body is not None else {}),
+        },
+    )
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -66,6 +81,32 @@ def test_up_runs_keeps_data_refuses_a_second_and_stops_cleanly(
     for name in ("migrate", "gateway", "planner", "executor"):
         wait_for(lambda n=name: any(line.startswith(f"{n:<8} | ") for line in up.stdout), what=name)
 
+    # A chat with a message, and the task it started, run to its end.
+    status, chat = call_api("POST", base + "/v1/chats", token, {"title": "kept"})
+    assert status == 201, chat
+    status, posted = call_api(
+        "POST",
+        f"{base}/v1/chats/{chat['id']}/messages",
+        token,
+        {"content": "Compare PostgreSQL and Redis for Jarvis"},
+    )
+    assert status == 202, posted
+    task_url = f"{base}/v1/tasks/{posted['task_id']}"
+    finished = wait_for(
+        lambda: (t := call_api("GET", task_url, token)[1])["finished_at"] and t,
+        within=90,
+        interval=0.5,
+        what="the task to finish",
+    )
+    messages_url = f"{base}/v1/chats/{chat['id']}/messages"
+    messages = call_api("GET", messages_url, token)[1]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+
+    # The first start loaded the project's README and docs/ into the knowledge base.
+    listed = run_jarvis("docs", "list", env=up_env)
+    assert listed.returncode == 0, listed.stderr
+    assert "README.md" in listed.stdout
+
     # Another command on the same data directory talks to the running servers.
     created = run_jarvis("users", "create", "carol", env=up_env)
     assert created.returncode == 0, created.stderr
@@ -88,8 +129,13 @@ def test_up_runs_keeps_data_refuses_a_second_and_stops_cleanly(
     # Started again: same data, so no new first user, and carol is still there.
     up = start_up(up_env, started)
     assert not any("First user" in line for line in up.stdout)
-    token = run_jarvis("users", "token", "carol", "--revoke", env=up_env)
-    assert token.returncode == 0, token.stderr
+    carol = run_jarvis("users", "token", "carol", "--revoke", env=up_env)
+    assert carol.returncode == 0, carol.stderr
+    # The chat, its messages and its task are all still there.
+    status, kept = call_api("GET", f"{base}/v1/chats/{chat['id']}", token)
+    assert (status, kept["title"], kept["created_at"]) == (200, "kept", chat["created_at"])
+    assert call_api("GET", messages_url, token)[1]["messages"] == messages
+    assert call_api("GET", task_url, token) == (200, finished)
     children = descendants(up.process.pid)
     assert up.stop(signal.SIGINT) == 0
     wait_for(lambda: not alive(children), within=30, what="every child to exit")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -16,6 +17,10 @@ from shared.documents import (
     remove_document,
     split_body,
 )
+from tests.fixtures.processes import jarvis_env, run_jarvis
+
+if TYPE_CHECKING:
+    from tests.fixtures.servers import TestServers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HTML = """<!doctype html><html><head><title>Kiwi &amp; friends</title>
@@ -119,3 +124,37 @@ async def test_the_projects_own_docs_load(db_pool):
     if not (PROJECT_ROOT / "README.md").exists():
         pytest.skip("the project has no README.md yet")
     assert await load_initial_documents(db_pool, PROJECT_ROOT) >= 1
+
+
+def test_docs_add_list_and_remove_as_commands(
+    database_url: str, servers: TestServers, tmp_path: Path
+) -> None:
+    env = jarvis_env(
+        JARVIS_DATABASE_URL=database_url,
+        JARVIS_REDIS_URL=servers.redis_url,
+        JARVIS_DATA_DIR=str(tmp_path / "data"),
+    )
+    note = tmp_path / "kiwi.md"
+    note.write_text("# Kiwis\n\nKiwis are flightless birds.")
+    other = tmp_path / "tui.txt"
+    other.write_text("Tui sing at dawn.")
+    added = run_jarvis("docs", "add", str(note), str(other), env=env)
+    assert added.returncode == 0, added.stderr
+
+    listed = run_jarvis("docs", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[-1].strip("[]"): line.split()[0] for line in listed.stdout.splitlines()}
+    assert set(rows) == {str(note), str(other)}, listed.stdout
+
+    removed = run_jarvis("docs", "remove", rows[str(note)], env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == f"removed {rows[str(note)]}"
+    listed = run_jarvis("docs", "list", env=env)
+    assert str(note) not in listed.stdout
+    assert str(other) in listed.stdout
+
+    again = run_jarvis("docs", "remove", rows[str(note)], env=env)
+    assert again.returncode == 1
+    assert f"no document {rows[str(note)]}" in again.stderr
+    unknown = run_jarvis("docs", "remove", "not-an-id", env=env)
+    assert unknown.returncode == 1

@@ -45,7 +45,14 @@ def descendants(pid: int) -> list[psutil.Process]:
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
-    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    return [p for p in processes if running(p)]
+
+
+def running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # it ended between the two questions
+        return False
 
 
 @pytest.fixture
@@ -215,7 +222,10 @@ def test_a_stop_during_the_migrations_starts_no_service(
     started.append(up)
 
     def migrator_running() -> bool:
-        return any("migrate" in p.cmdline() for p in alive(descendants(up.process.pid)))
+        try:
+            return any("migrate" in p.cmdline() for p in descendants(up.process.pid))
+        except psutil.Error:  # a process ended while we looked
+            return False
 
     wait_for(migrator_running, within=90, what="the migrator to start")
     children = descendants(up.process.pid)

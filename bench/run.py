@@ -2,8 +2,9 @@
 measurement on a throwaway deployment of its own.
 
 Full mode takes a few minutes and writes bench/results/<UTC date>.json (with the same tables in
-<date>.md and in docs/benchmarks.md) and docs/benchmarks.png; quick mode (under a minute, the smoke test in `make test`)
-writes bench/results/quick-<date>.json and .md. With --out everything goes to DIR instead.
+<date>.md and in docs/benchmarks.md) and docs/benchmarks.png; quick mode (under a minute, the
+smoke test in `make test`) writes bench/results/quick-<date>.json and .md. With --out everything
+goes to DIR instead.
 """
 
 from __future__ import annotations

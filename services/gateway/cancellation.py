@@ -7,7 +7,7 @@ import time
 import uuid
 
 from arq import ArqRedis
-from arq.constants import abort_jobs_ss
+from arq.constants import abort_jobs_ss, in_progress_key_prefix
 from redis.exceptions import RedisError
 
 from shared.logging import get_logger
@@ -48,19 +48,34 @@ async def request_cancel(recorder: TaskRecorder, arq: ArqRedis) -> Task:
                 task.id,
             )
     if task.status is TaskStatus.RUNNING:
-        await abort_job(arq, task.id, task.phase)
+        job_id = await abort_job(arq, task.id, task.phase)
+        if not await _in_progress(arq, job_id):
+            # No worker holds the job (it waits in the queue for a retry's backoff, or is gone):
+            # arq would drop it unrun, so nobody else would record the cancel. A worker that
+            # takes it meanwhile finds the task ended and records nothing more.
+            await recorder.finish(TaskStatus.CANCELLED, StopReason.USER_CANCELLED)
     updated = await load_task(recorder.pool, recorder.task_id)
     assert updated is not None
     return updated
 
 
-async def abort_job(arq: ArqRedis, task_id: uuid.UUID, phase: Phase | str | None) -> None:
-    """Ask arq to abort the stage the task is in. An abort of an id that is not queued or running
-    stays in arq's abort set for a minute (arq issue 485); such a task stays `cancelling` until
-    the dispatcher finds it has no job and ends it."""
+async def _in_progress(arq: ArqRedis, job_id: str) -> bool:
+    """Whether a worker holds the job (its lease); True when Redis cannot say, so the
+    dispatcher, not this request, settles the task."""
+    try:
+        return bool(await arq.exists(in_progress_key_prefix + job_id))
+    except (RedisError, OSError):
+        return True
+
+
+async def abort_job(arq: ArqRedis, task_id: uuid.UUID, phase: Phase | str | None) -> str:
+    """Ask arq to abort the stage the task is in; returns the job id. An abort of an id that is
+    not queued or running stays in arq's abort set for a minute (arq issue 485); such a task
+    stays `cancelling` until the dispatcher finds it has no job and ends it."""
     executing = phase == Phase.EXECUTING
     job_id = execute_job_id(task_id) if executing else plan_job_id(task_id)
     try:
         await arq.zadd(abort_jobs_ss, {job_id: int(time.time() * 1000)})
     except (RedisError, OSError) as error:
         log.warning("could not abort job; the dispatcher will end the task", error=str(error))
+    return job_id

@@ -79,6 +79,9 @@ def build_model(settings: Settings, role: AgentRole) -> AgentModel:
             )
         # Local OpenAI-compatible servers often need no key, but the client wants one.
         openai = OpenAIProvider(base_url=settings.openai_base_url, api_key=key or "not-needed")
+        # Our stages are the one retry policy (backoff, task.retrying, JARVIS_MAX_JOB_TRIES): the
+        # SDK's own silent retries would multiply the tries and hide them.
+        openai.client.max_retries = 0
         model_class = OpenAIChatModel if provider == "openai-chat" else OpenAIResponsesModel
         model = model_class(name, provider=openai, settings=model_settings)
     else:
@@ -88,6 +91,7 @@ def build_model(settings: Settings, role: AgentRole) -> AgentModel:
         if settings.anthropic_api_key is None:
             raise ConfigError(f"configuration error: {variable}={spec!r} needs ANTHROPIC_API_KEY")
         anthropic = AnthropicProvider(api_key=settings.anthropic_api_key.get_secret_value())
+        anthropic.client.max_retries = 0  # as for OpenAI above
         model = AnthropicModel(name, provider=anthropic, settings=model_settings)
     return AgentModel(role=role, label=spec, model=model)
 

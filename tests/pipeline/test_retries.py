@@ -193,16 +193,6 @@ async def test_a_cancel_during_the_backoff_ends_the_task_cancelled(
     assert len([e for e in fake_openai.exchanges if e.at > cancelled_at]) <= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "services/gateway/cancellation.py abort_job: the cancel puts the job id in arq's abort "
-        "set while the job waits in the queue for its retry; arq then fails the job 'aborted "
-        "before start' without running it, so no worker records the cancel and the task stays "
-        "'cancelling' until the gateway's dispatcher notices (IDLE_BEFORE_CHECK 5 s + "
-        "DISPATCH_INTERVAL 2 s), ~7 s instead of the remaining backoff (<= 1.5 s here)."
-    ),
-)
 async def test_a_cancel_during_the_backoff_takes_effect_when_the_retry_was_due(
     make_stack: StackFactory, fake_openai: FakeOpenAI
 ) -> None:
@@ -250,16 +240,6 @@ async def test_a_model_that_keeps_failing_ends_the_task_with_max_retries(
     assert len(fake_openai.of(status=500)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "shared/agents/models.py build_model: OpenAIProvider(base_url=..., api_key=...) keeps the "
-        "OpenAI SDK's default max_retries=2, so each transient model error is retried up to twice "
-        "inside the SDK (its own backoff), invisibly: no task.retrying, and up to "
-        "3 x JARVIS_MAX_JOB_TRIES requests per stage. Fix: pass AsyncOpenAI(max_retries=0) "
-        "(likewise the Anthropic client) so shared/stage.py is the only retry policy."
-    ),
-)
 async def test_every_transient_error_a_provider_returns_is_a_visible_retry(
     make_stack: StackFactory, fake_openai: FakeOpenAI
 ) -> None:

@@ -23,12 +23,16 @@ def run(settings: Settings) -> int:
         return EXIT_SCHEMA
     log.info("gateway listening", host=settings.host, port=settings.port)
     # run_app handles SIGINT and SIGTERM: it stops accepting, finishes requests, then cleans up.
-    web.run_app(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        shutdown_timeout=10,
-        access_log=None,
-    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            print=None,
+            shutdown_timeout=10,
+            access_log=None,
+        )
+    except OSError as error:  # the address is taken or not ours: one line, not a traceback
+        log.error("gateway cannot listen", host=settings.host, port=settings.port, error=str(error))
+        return 1
     return 0

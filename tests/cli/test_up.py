@@ -212,6 +212,7 @@ def test_up_with_its_port_taken_says_so_and_exits(
     assert len(errors) == 1, up.output()
     assert "gateway" in errors[0]
     assert f"port {port} taken" in errors[0]
+    assert "Traceback" not in up.output(), up.output()
     assert not (Path(up_env["JARVIS_DATA_DIR"]) / "run" / "servers.json").exists()
 
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import AliasChoices
 
-from shared.config import ConfigError, load_settings
+from shared.config import ENV_PREFIX, ConfigError, Settings, load_settings
 from tests.fixtures.processes import jarvis_env, run_jarvis
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
@@ -110,3 +111,13 @@ def test_an_empty_key_or_model_counts_as_unset(monkeypatch: pytest.MonkeyPatch) 
     settings = load_settings()
     assert settings.openai_api_key is None
     assert settings.model_planning is None
+
+
+def test_the_readme_lists_every_variable() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme[readme.index("## Configuration") :]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = alias.choices[:1] if isinstance(alias, AliasChoices) else [ENV_PREFIX + name]
+        variable = str(names[0]).upper()
+        assert f"`{variable}`" in table, f"{variable} is missing from the README's table"

@@ -90,7 +90,8 @@ def dedupe_key(type: str, data: dict[str, Any], attempt: int) -> str | None:
     Step events are once per step; tool calls once per tool call id (a re-run step makes new
     calls, with new ids: those are new facts); progress notes once per step and ordinal within
     the step's run (`note`, from `mark_progress`), so a re-run step's notes, whatever their
-    words, are the ones already shown; retries once per attempt. Other events have no key.
+    words, are the ones already shown; a stage's retries once per attempt, a tool's once per
+    call and try. Other events have no key.
     """
     if type in _ONCE_PER_TASK:
         return type
@@ -103,5 +104,7 @@ def dedupe_key(type: str, data: dict[str, Any], attempt: int) -> str | None:
         call_id = data.get("tool_call_id")
         return f"{type}:{data.get('step')}:{call_id}" if call_id else None
     if type == "task.retrying":
+        if call_id := data.get("tool_call_id"):  # a tool's retry: once per call and try
+            return f"{type}:{data.get('step')}:{call_id}:{data.get('attempt')}"
         return f"{type}:{data.get('stage')}:{attempt}"
     return None

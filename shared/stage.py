@@ -17,7 +17,6 @@ around the stage's own work that makes at-least-once delivery safe:
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +33,7 @@ from pydantic_ai.exceptions import (
 )
 
 from shared.agents.budgets import BudgetExceeded
+from shared.backoff import backoff_delay
 from shared.event_log import TaskEnded
 from shared.logging import get_logger
 from shared.recorder import TaskRecorder
@@ -59,8 +59,6 @@ DATABASE_DOWN = (
 # Redis went away (e.g. while the plan is handed to the executor's queue): the same. The events
 # themselves are safe: PostgreSQL has them, and streaming them never raises.
 REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-BACKOFF_BASE = 1.0
-BACKOFF_MAX = 30.0
 
 
 class TaskCancelled(Exception):
@@ -68,11 +66,6 @@ class TaskCancelled(Exception):
 
 
 StageWork = Callable[[Task, TaskRecorder, WorkerDeps], Awaitable[None]]
-
-
-def backoff_delay(attempt: int) -> float:
-    """Exponential backoff with jitter for the try after `attempt`."""
-    return min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
 async def end_cancelled(recorder: TaskRecorder) -> None:

@@ -1,4 +1,4 @@
-"""Where agents and tools send live events: step.*, tool_call.* and progress.
+"""Where agents and tools send live events: step.*, tool_call.*, progress, and a tool's retries.
 
 The executor's pipeline supplies a publisher that writes each event to PostgreSQL and the Redis
 stream; tests use RecordingPublisher. Event type names come from design.md.
@@ -16,6 +16,8 @@ TOOL_CALL_STARTED: Final = "tool_call.started"
 TOOL_CALL_COMPLETED: Final = "tool_call.completed"
 TOOL_CALL_FAILED: Final = "tool_call.failed"
 PROGRESS: Final = "progress"
+# A tool retrying a transient failure (data names the tool and its call).
+TASK_RETRYING: Final = "task.retrying"
 
 AGENT_EVENT_TYPES: Final = frozenset(
     {
@@ -26,6 +28,7 @@ AGENT_EVENT_TYPES: Final = frozenset(
         TOOL_CALL_COMPLETED,
         TOOL_CALL_FAILED,
         PROGRESS,
+        TASK_RETRYING,
     }
 )
 

@@ -223,3 +223,19 @@ async def test_progress_notes_are_numbered_within_each_step_run():
     numbers = [(step, note) for step, note, _ in notes]
     # Step 0 adds the offline model's own note; the answer's run (step None) counts anew too.
     assert numbers == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (None, 0), (None, 1)], notes
+
+
+async def test_a_transient_search_failure_is_retried_and_each_retry_is_visible(model):
+    publisher = RecordingPublisher()
+    search = StaticSearch({"kiwi": [KIWI]}, transient_failures=1)
+    result = await execute_plan(
+        PLAN, "kiwis", deps=deps_for(search, publisher), model=model, budget=budget()
+    )
+    [retry] = publisher.of_type("task.retrying")
+    assert retry["tool"] == "web_search" and retry["attempt"] == 2 and retry["step"] == 0
+    assert "HTTP 503" in retry["reason"] and retry["delay"] > 0
+    started = publisher.of_type("tool_call.started")
+    assert retry["tool_call_id"] in {e["tool_call_id"] for e in started}
+    # The retried call succeeded: no failed tool call, and its results reached the answer.
+    assert "tool_call.failed" not in publisher.types()
+    assert KIWI.url in {source.url for source in result.sources}

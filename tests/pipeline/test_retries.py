@@ -4,7 +4,7 @@ that answers 500 or 429 to the first requests. shared/stage.py retries them with
 backoff and jitter (backoff_delay), a bounded number of times (JARVIS_MAX_JOB_TRIES), each retry
 recorded as `task.retrying`; past the tries the task ends failed with stop_reason max_retries.
 
-The backoff is not configurable (shared/stage.py BACKOFF_BASE = 1 s), so these tests wait for it:
+The backoff is not configurable (shared/backoff.py BACKOFF_BASE = 1 s), so these tests wait for it:
 N retries cost about 2**N - 1 seconds.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from shared.stage import BACKOFF_BASE, BACKOFF_MAX, backoff_delay
+from shared.backoff import BACKOFF_BASE, BACKOFF_MAX, backoff_delay
 from tests.fixtures.fake_openai import FakeOpenAI
 from tests.fixtures.stack import Stack, StackFactory
 from tests.pipeline.checks import assert_sound_log, assert_steps_once_and_in_order, of_type, types

@@ -32,6 +32,7 @@ from shared.agents.publisher import (
     STEP_COMPLETED,
     STEP_FAILED,
     STEP_STARTED,
+    TASK_RETRYING,
     TOOL_CALL_COMPLETED,
     TOOL_CALL_FAILED,
     TOOL_CALL_STARTED,
@@ -82,6 +83,22 @@ async def web_search(
         freshness: How recent results must be: pd (day), pw (week), pm (month), py (year).
     """
     deps = ctx.deps
+
+    async def retrying(attempt: int, delay: float, error: SearchError) -> None:
+        # A transient search failure is tried again after a backoff; the user sees each retry.
+        await deps.publisher.publish(
+            TASK_RETRYING,
+            {
+                "stage": "executing",
+                "step": deps.step,
+                "tool": "web_search",
+                "tool_call_id": ctx.tool_call_id,
+                "attempt": attempt,
+                "reason": str(error),
+                "delay": round(delay, 3),
+            },
+        )
+
     try:
         return await search_web(
             deps.search,
@@ -90,6 +107,7 @@ async def web_search(
             user_id=deps.user_id,
             max_results=deps.search_max_results,
             seconds=deps.search_timeout,
+            on_retry=retrying,
         )
     except SearchError as error:
         # The model sees the failure and can try another query or go on without results.

@@ -42,16 +42,25 @@ class HttpClient:
                 allow_redirects=False,
             ) as response:
                 if response.status == 429:
-                    raise SearchError(f"{provider} rate limit reached (HTTP 429); try later")
+                    raise SearchError(
+                        f"{provider} rate limit reached (HTTP 429); try later", transient=True
+                    )
                 if response.status in (401, 403):
                     raise SearchError(f"{provider} refused the request (HTTP {response.status})")
                 if response.status != 200:
-                    raise SearchError(f"{provider} answered HTTP {response.status}")
+                    raise SearchError(
+                        f"{provider} answered HTTP {response.status}",
+                        transient=response.status >= 500,
+                    )
                 body = await response.content.read(MAX_RESPONSE_BYTES + 1)
         except TimeoutError:
-            raise SearchError(f"{provider} timed out after {self.timeout:g} s") from None
+            raise SearchError(
+                f"{provider} timed out after {self.timeout:g} s", transient=True
+            ) from None
         except aiohttp.ClientError as error:
-            raise SearchError(f"{provider} could not be reached: {type(error).__name__}") from None
+            raise SearchError(
+                f"{provider} could not be reached: {type(error).__name__}", transient=True
+            ) from None
         if len(body) > MAX_RESPONSE_BYTES:
             raise SearchError(f"{provider} answered with more than {MAX_RESPONSE_BYTES} bytes")
         try:

@@ -9,12 +9,14 @@ wrapped in a payload that says plainly that it is untrusted data.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, Protocol
 from uuid import UUID
 
 from shared.agents.types import SearchResult
+from shared.backoff import backoff_delay
 
 FRESHNESS: Final = ("pd", "pw", "pm", "py")  # past day, week, month, year (Brave's names)
 DEFAULT_FRESHNESS: Final = "pw"
@@ -36,7 +38,19 @@ _INVISIBLE: Final = frozenset({0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800})  # fille
 
 
 class SearchError(Exception):
-    """A provider failed or timed out; the model sees the message and can work around it."""
+    """A provider failed or timed out; the model sees the message and can work around it.
+    `transient`: worth trying again (a timeout, a rate limit, a server error, no connection)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+# Called before each retry of a transient failure: (the try about to start, its delay, why).
+OnRetry = Callable[[int, float, SearchError], Awaitable[None]]
+# A transient failure is tried again this many times, after a short backoff with jitter.
+SEARCH_RETRIES = 2
+SEARCH_BACKOFF_BASE = 0.5
 
 
 class SearchProvider(Protocol):
@@ -104,18 +118,32 @@ async def web_search(
     user_id: UUID | None,
     max_results: int,
     seconds: float,
+    on_retry: OnRetry | None = None,
 ) -> dict[str, Any]:
-    """Search with `provider` and return the untrusted payload; raise SearchError on failure."""
+    """Search with `provider` and return the untrusted payload; raise SearchError on failure.
+    A transient failure is retried SEARCH_RETRIES times, `on_retry` told before each."""
     query = clean_text(query, MAX_QUERY_CHARS)
     if not query:
         raise SearchError("the search query is empty")
     if freshness not in FRESHNESS:
         freshness = DEFAULT_FRESHNESS  # a model's odd value is not worth a failed call
-    try:
-        async with asyncio.timeout(seconds):
-            found = await provider.search(
-                query, freshness=freshness, limit=max_results, user_id=user_id
+    for attempt in itertools.count(1):
+        try:
+            async with asyncio.timeout(seconds):
+                found = await provider.search(
+                    query, freshness=freshness, limit=max_results, user_id=user_id
+                )
+            return untrusted_payload(query, normalise(found, max_results))
+        except TimeoutError:
+            error = SearchError(
+                f"{provider.name} search timed out after {seconds:g} s", transient=True
             )
-    except TimeoutError:
-        raise SearchError(f"{provider.name} search timed out after {seconds:g} s") from None
-    return untrusted_payload(query, normalise(found, max_results))
+        except SearchError as failure:
+            error = failure
+        if not error.transient or attempt > SEARCH_RETRIES:
+            raise error
+        delay = backoff_delay(attempt, base=SEARCH_BACKOFF_BASE)
+        if on_retry is not None:
+            await on_retry(attempt + 1, delay, error)
+        await asyncio.sleep(delay)
+    raise AssertionError("unreachable")

@@ -260,7 +260,7 @@ function applyEvent(event) {
       break;
     }
     case "task.retrying":
-      setStatus(task, "running", `Retrying (try ${data.attempt})…`);
+      setStatus(task, "running", `Retrying${data.tool ? " " + data.tool : ""} (try ${data.attempt})…`);
       break;
     case "task.cancel_requested":
       setStatus(task, "cancelling", "Cancelling…");

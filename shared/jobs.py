@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from arq import Worker
@@ -114,6 +114,7 @@ def run_worker(
     queue: str,
     functions: Sequence[Function],
     hooks: dict[str, Any],
+    models: Mapping[str, str] | None = None,
     check: bool = False,
 ) -> int:
     """Run one arq worker process until SIGTERM/SIGINT; with check, report the health (0/1)
@@ -146,6 +147,13 @@ def run_worker(
         **worker_options(settings.redis_url, queue),
         **hooks,
     )
-    log.info("worker started", worker=name, queue=queue, health_key=own_health_key)
+    # The models by name, so that nobody takes the offline model's answers for a language model's.
+    log.info(
+        "worker started",
+        worker=name,
+        queue=queue,
+        health_key=own_health_key,
+        models=dict(models or {}),
+    )
     worker.run()
     return 0

@@ -15,7 +15,7 @@ from shared.worker_deps import startup_hooks
 
 def run(settings: Settings, *, check: bool = False) -> int:
     # A bad model or search setting stops the worker at start, not at the first task.
-    check_models(settings)
+    models = check_models(settings)
     check_search(settings)
     return run_worker(
         settings,
@@ -23,5 +23,6 @@ def run(settings: Settings, *, check: bool = False) -> int:
         queue=RedisKeys(settings.redis_prefix).executor_queue,
         functions=[job_function(execute_plan_job, EXECUTE_JOB, settings)],
         hooks=startup_hooks(settings),
+        models=models,
         check=check,
     )

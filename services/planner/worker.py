@@ -13,12 +13,13 @@ from shared.worker_deps import startup_hooks
 
 
 def run(settings: Settings, *, check: bool = False) -> int:
-    check_models(settings)  # a bad model setting stops the worker at start, not at a task
+    models = check_models(settings)  # a bad model setting stops the worker at start
     return run_worker(
         settings,
         name="planner",
         queue=RedisKeys(settings.redis_prefix).planner_queue,
         functions=[job_function(plan_task, PLAN_JOB, settings)],
         hooks=startup_hooks(settings),
+        models=models,
         check=check,
     )

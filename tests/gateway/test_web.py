@@ -69,6 +69,8 @@ async def test_sign_in_send_watch_steps_answer_and_cancel(make_stack, browser: B
     page = await browser.new_page(viewport={"width": 1100, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
 
     # A wrong token is refused; the right one signs in.
     await page.goto(stack.base_url + "/")
@@ -117,3 +119,41 @@ async def test_sign_in_send_watch_steps_answer_and_cancel(make_stack, browser: B
     assert await page.locator("#toggle-sidebar").is_visible()
     await shot(page, "5-phone")
     assert not errors, errors
+    # Nothing is loaded from another host: no CDN, no fonts, no analytics.
+    host = stack.base_url.split("://", 1)[1]
+    assert requested and all(url.split("://", 1)[1].startswith(host + "/") for url in requested), [
+        url for url in requested if not url.split("://", 1)[1].startswith(host + "/")
+    ]
+
+
+HOSTILE_MARKDOWN = """# Title
+<script>window.pwned = 1</script>
+<img src=x onerror="window.pwned = 2">
+[click](javascript:window.pwned=3) and [ok](https://example.com/a?b=1&c=2)
+**bold** and `code <b>`
+"""
+
+
+async def test_answers_are_rendered_as_sanitised_markdown(make_stack, browser: Browser) -> None:
+    stack = await make_stack()
+    page = await browser.new_page()
+    response = await page.goto(stack.base_url + "/")
+    assert response is not None
+    # The page's own policy forbids scripts and connections to other hosts as a second guard.
+    policy = response.headers.get("content-security-policy", "")
+    assert "default-src 'self'" in policy, policy
+
+    html = await page.evaluate("(text) => Markdown.render(text)", HOSTILE_MARKDOWN)
+    await page.evaluate(
+        "(html) => { const d = document.createElement('div'); d.id = 'probe';"
+        " d.innerHTML = html; document.body.append(d); }",
+        html,
+    )
+    probe = page.locator("#probe")
+    assert await probe.locator("h3").inner_text() == "Title"  # shifted below the page's own
+    assert await probe.locator("strong").inner_text() == "bold"
+    assert await probe.locator("script, img, [onerror]").count() == 0
+    hrefs = await probe.locator("a").evaluate_all("links => links.map(a => a.href)")
+    assert hrefs == ["https://example.com/a?b=1&c=2"], hrefs
+    assert "<script>" in await probe.inner_text()  # shown as text, not run
+    assert await page.evaluate("window.pwned") is None

@@ -19,6 +19,7 @@ from services.gateway import hub as hub_module
 from services.gateway.tickets import TICKET_SECONDS
 from shared.tasks import StopReason, TaskStatus
 from tests.fixtures.feed import (
+    WITHIN,
     Feed,
     Socket,
     make_chat,
@@ -594,3 +595,22 @@ async def test_unsubscribe_stops_delivery(feed: Feed) -> None:
     await socket.subscribe(task_id=str(task_id), after_seq=1)
     assert seqs_of(await socket.events(2), task_id) == [2, 3]
     await socket.quiet()
+
+
+async def test_the_gateway_pings_every_heartbeat_and_drops_a_silent_client(
+    database_url: str, redis_url: str
+) -> None:
+    async with running_feed(database_url, redis_url, ws_heartbeat=0.2) as feed:
+        _, token, _, _ = await owner(feed)
+        headers = {"Authorization": f"Bearer {token}"}
+        # autoping off: this client sees the pings and, answering none, is a dead peer.
+        ws = await feed.session.ws_connect(feed.url("/v1/ws"), headers=headers, autoping=False)
+        try:
+            first = await ws.receive(timeout=WITHIN)
+            assert first.type == aiohttp.WSMsgType.PING
+            # No pong: the gateway gives up on the socket after its heartbeat's wait.
+            while (message := await ws.receive(timeout=WITHIN)).type == aiohttp.WSMsgType.PING:
+                pass
+            assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED), message
+        finally:
+            await ws.close()

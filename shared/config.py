@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(
         10, ge=1, le=1000, description="Jobs one planner or executor process runs at once"
     )
+    worker_shutdown_wait: float = Field(
+        20.0,
+        ge=0,
+        le=3600,
+        description="Seconds a stopping worker lets its jobs finish before handing them back",
+    )
     allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="Other origins allowed to open the WebSocket, comma-separated",

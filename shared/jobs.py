@@ -21,7 +21,6 @@ log = get_logger(__name__)
 
 # How often an idle worker looks for jobs: each hop of a task waits up to this long.
 POLL_DELAY = 0.05
-JOB_COMPLETION_WAIT = 20
 REDIS_RETRY_DELAY = 1.0
 # A started job's claim (arq's in-progress key) lapses after this long unless the job lease
 # (shared/worker_deps.py) renews it, so a dead worker's job is soon run elsewhere.
@@ -120,7 +119,7 @@ def run_worker(
     """Run one arq worker process until SIGTERM/SIGINT; with check, report the health (0/1)
     of the worker with this host name or JARVIS_WORKER_ID (see health_key).
 
-    On SIGTERM, running jobs get JOB_COMPLETION_WAIT seconds to finish; then they are handed
+    On SIGTERM, running jobs get JARVIS_WORKER_SHUTDOWN_WAIT seconds to finish; then they are handed
     back to the queue and run again elsewhere.
     """
     assert settings.database_url and settings.redis_url
@@ -142,7 +141,7 @@ def run_worker(
     worker = PatientWorker(
         functions=list(functions),
         health_check_key=own_health_key,
-        job_completion_wait=JOB_COMPLETION_WAIT,
+        job_completion_wait=settings.worker_shutdown_wait,
         max_jobs=settings.worker_concurrency,
         **worker_options(settings.redis_url, queue),
         **hooks,

@@ -109,3 +109,28 @@ async def test_an_executor_stopped_with_sigterm_finishes_its_task_first(
     events = await stack.events(task_id)
     assert_sound_log(task_id, events, task["last_seq"])
     assert not of_type(events, "task.retrying")
+
+
+async def test_a_job_longer_than_the_shutdown_wait_is_handed_back_and_resumed(
+    make_stack: StackFactory,
+) -> None:
+    # The executor gets 0.5 s to finish on SIGTERM; a task at this latency takes several.
+    stack = await make_stack(OFFLINE_LATENCY=LATENCY, WORKER_SHUTDOWN_WAIT="0.5")
+    _, task_id = await stack.submit(RESEARCH)
+    first = await stack.wait_for_event(task_id, "step.completed", within=30)
+
+    [executor] = stack.running("executor")
+    assert await executor.end(signal.SIGTERM, within=30) == 0
+    handed_back = await stack.task(task_id)
+    assert handed_back["status"] == "running", handed_back  # not finished, not failed
+
+    await stack.start("executor")
+    task = await stack.wait_for_task_final(task_id, within=60)
+    assert task["status"] == "succeeded", task
+    events = await stack.events(task_id)
+    assert_sound_log(task_id, events, task["last_seq"])
+    assert_steps_once_and_in_order(events, len(task["plan"]["steps"]))
+    # The step finished before the stop is not run again: its tool calls all came before.
+    assert first["data"]["step"] == 0
+    step_0_calls = [e for e in of_type(events, "tool_call.started") if e["data"]["step"] == 0]
+    assert step_0_calls and all(e["seq"] < first["seq"] for e in step_0_calls), step_0_calls

@@ -15,7 +15,7 @@ from typing import Any
 from arq.worker import func
 
 from shared.config import Settings
-from shared.jobs import JOB_COMPLETION_WAIT, PatientWorker, worker_options
+from shared.jobs import PatientWorker, worker_options
 
 
 async def noop(ctx: dict[str, Any]) -> None:
@@ -42,7 +42,7 @@ def build_worker(redis_url: str, queue: str, ready_key: str) -> PatientWorker:
     ]
     return PatientWorker(
         functions=functions,
-        job_completion_wait=JOB_COMPLETION_WAIT,
+        job_completion_wait=Settings.model_fields["worker_shutdown_wait"].default,
         max_jobs=Settings.model_fields["worker_concurrency"].default,
         on_startup=on_startup,
         **worker_options(redis_url, queue),

@@ -7,6 +7,7 @@ Screenshots are saved under test-artifacts/web/ (printed in the test report).
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -97,6 +98,11 @@ async def test_sign_in_send_watch_steps_answer_and_cancel(make_stack, browser: B
     assert "offline model" in answer
     assert await card.locator(".answer script").count() == 0
     await shot(page, "3-answered")
+
+    # The gateway restarts, closing the page's socket: the page reconnects by itself (the old
+    # socket is gone, so the second task's steps below can only tick over a new one).
+    await stack.restart("gateway", sig=signal.SIGTERM)
+    await page.wait_for_selector("#connection.live", timeout=30_000)
 
     # A second task, cancelled while it runs.
     await send(page, "Compare Redis streams and PostgreSQL LISTEN for live updates")

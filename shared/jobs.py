@@ -15,6 +15,7 @@ from redis.exceptions import RedisError
 
 from shared.config import Settings
 from shared.logging import get_logger
+from shared.redis_keys import worker_health_key
 from shared.schema import EXIT_SCHEMA, SchemaNotReady, wait_for_schema
 
 log = get_logger(__name__)
@@ -80,17 +81,16 @@ class PatientWorker(Worker):
             await asyncio.sleep(REDIS_RETRY_DELAY)
 
 
-def health_key(queue: str, worker_id: str | None = None) -> str:
-    """The health key of one worker: its queue plus the worker's identity.
+def worker_identity(worker_id: str | None) -> str:
+    """Who a worker is, for its health key: JARVIS_WORKER_ID, else the host name.
 
-    One key per queue would let a healthy replica vouch for a hung one. The identity is
-    JARVIS_WORKER_ID, else the host name. The check (`jarvis planner|executor --check`) is a
-    separate process, so a pid cannot name the worker it asks about; the host name can: a
-    docker compose healthcheck and a Kubernetes exec probe run inside the worker's own
-    container, whose host name is unique (the container id; the pod name). Several workers on
-    one host outside containers each need their own JARVIS_WORKER_ID, given to the check too.
+    The check (`jarvis planner|executor --check`) is a separate process, so a pid cannot name
+    the worker it asks about; the host name can: a docker compose healthcheck and a Kubernetes
+    exec probe run inside the worker's own container, whose host name is unique (the container
+    id; the pod name). Several workers on one host outside containers each need their own
+    JARVIS_WORKER_ID, given to the check too.
     """
-    return f"{queue}:health-check:{worker_id or socket.gethostname()}"
+    return worker_id or socket.gethostname()
 
 
 def job_function(coroutine: Any, name: str, settings: Settings) -> Function:
@@ -117,13 +117,13 @@ def run_worker(
     check: bool = False,
 ) -> int:
     """Run one arq worker process until SIGTERM/SIGINT; with check, report the health (0/1)
-    of the worker with this host name or JARVIS_WORKER_ID (see health_key).
+    of the worker with this host name or JARVIS_WORKER_ID (see worker_identity).
 
     On SIGTERM, running jobs get JARVIS_WORKER_SHUTDOWN_WAIT seconds to finish; then they are handed
     back to the queue and run again elsewhere.
     """
     assert settings.database_url and settings.redis_url
-    own_health_key = health_key(queue, settings.worker_id)
+    own_health_key = worker_health_key(queue, worker_identity(settings.worker_id))
     if check:
         # A health check answers at once: no waiting for Redis to come back.
         check_settings = redis_settings(settings.redis_url)

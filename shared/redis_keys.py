@@ -39,6 +39,12 @@ class RedisKeys:
         return f"{self.prefix}rate:{token_id}:{window}"
 
 
+def worker_health_key(queue: str, worker: str) -> str:
+    """One worker's arq health key: its queue's name plus the worker's identity (see
+    shared/jobs.py `worker_identity`), so a healthy replica cannot vouch for a hung one."""
+    return f"{queue}:health-check:{worker}"
+
+
 def plan_job_id(task_id: uuid.UUID) -> str:
     return f"plan:{task_id}"
 

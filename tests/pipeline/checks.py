@@ -17,6 +17,16 @@ def of_type(events: list[Event], type: str) -> list[Event]:
     return [event for event in events if event["type"] == type]
 
 
+# The facts of a completed task that a re-run or a retry must never record twice.
+ONCE_PER_COMPLETED_TASK = ("triage.completed", "plan.created", "task.started", "message.created")
+
+
+def assert_facts_once(events: list[Event]) -> None:
+    counts = Counter(types(events))
+    for once in ONCE_PER_COMPLETED_TASK:
+        assert counts[once] == 1, (once, types(events))
+
+
 def assert_sound_log(task_id: str, events: list[Event], last_seq: int | None = None) -> Event:
     """seq 1..N without holes, ids "{task_id}:{seq}", exactly one final event and it is last.
     Returns the final event."""

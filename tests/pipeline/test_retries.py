@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +20,13 @@ import pytest
 from shared.backoff import BACKOFF_BASE, BACKOFF_MAX, backoff_delay
 from tests.fixtures.fake_openai import FakeOpenAI
 from tests.fixtures.stack import Stack, StackFactory
-from tests.pipeline.checks import assert_sound_log, assert_steps_once_and_in_order, of_type, types
+from tests.pipeline.checks import (
+    assert_facts_once,
+    assert_sound_log,
+    assert_steps_once_and_in_order,
+    of_type,
+    types,
+)
 
 RESEARCH = "Research PostgreSQL advisory locks and summarise"
 MODEL = "openai-chat:fake-model"
@@ -99,9 +104,7 @@ async def test_planner_retries_transient_model_errors_then_succeeds(
     assert [e.status for e in detection] == [status, status, 200]
     assert_backoff_waited(events, fake_openai, "detection")
 
-    counts = Counter(types(events))
-    for once in ("triage.completed", "plan.created", "task.started", "message.created"):
-        assert counts[once] == 1, (once, types(events))
+    assert_facts_once(events)
     assert_steps_once_and_in_order(events, len(task["plan"]["steps"]))
     assert [m["role"] for m in await stack.messages(chat_id)] == ["user", "assistant"]
 
@@ -128,9 +131,7 @@ async def test_executor_retries_a_transient_error_and_resumes_the_step(
     # The planner's work is not redone: one triage, one plan.
     assert len(fake_openai.of(role="detection")) == 1
     assert len(fake_openai.of(role="planning")) == 1
-    counts = Counter(types(events))
-    for once in ("triage.completed", "plan.created", "task.started", "message.created"):
-        assert counts[once] == 1, (once, types(events))
+    assert_facts_once(events)
     # The step that failed says so once, then completes on the next try.
     failed = of_type(events, "step.failed")
     assert [(e["data"]["step"], e["attempt"]) for e in failed] == [(0, 1)]

@@ -5,11 +5,15 @@ every run dies ends failed with stop_reason max_retries."""
 from __future__ import annotations
 
 import signal
-from collections import Counter
 
 from tests.fixtures.polling import async_wait_for
 from tests.fixtures.stack import Stack, StackFactory
-from tests.pipeline.checks import assert_sound_log, assert_steps_once_and_in_order, of_type, types
+from tests.pipeline.checks import (
+    assert_facts_once,
+    assert_sound_log,
+    assert_steps_once_and_in_order,
+    of_type,
+)
 
 RESEARCH = "Research PostgreSQL advisory locks and summarise"
 # Slow enough that an executor is certainly mid-step when it is killed.
@@ -47,9 +51,7 @@ async def test_a_task_survives_its_executor_being_killed(make_stack: StackFactor
     assert [(e["attempt"], e["data"]["stage"], e["data"]["attempt"]) for e in retrying] == [
         (2, "executing", 2)
     ]
-    counts = Counter(types(events))
-    for once in ("task.started", "plan.created", "triage.completed", "message.created"):
-        assert counts[once] == 1, (once, types(events))
+    assert_facts_once(events)
     assert_steps_once_and_in_order(events, len(task["plan"]["steps"]))
     # A re-run step's progress notes are the ones already shown, not shown again.
     notes = [(e["data"]["step"], e["data"]["note"]) for e in of_type(events, "progress")]

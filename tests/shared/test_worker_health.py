@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from shared.embedded import free_port
-from shared.jobs import health_key
+from shared.jobs import worker_identity
+from shared.redis_keys import worker_health_key
 from tests.fixtures.polling import wait_for
 from tests.fixtures.processes import RunningJarvis, jarvis_env, run_jarvis
 
@@ -21,8 +22,9 @@ if TYPE_CHECKING:
 
 
 def test_health_key_names_the_worker() -> None:
-    assert health_key("q", "a") != health_key("q", "b")
-    assert health_key("q") == f"q:health-check:{socket.gethostname()}"
+    assert worker_health_key("q", "a") != worker_health_key("q", "b")
+    assert worker_identity(None) == socket.gethostname()
+    assert worker_identity("w1") == "w1"
 
 
 @pytest.mark.parametrize("service", ["planner", "executor"])
